@@ -1,0 +1,51 @@
+# The two commands: `make up` runs the service locally, `make test` tests it. Both set up everything first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: up down logs test lint typecheck fmt install services bench status clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+services: install
+	$(PYTHON) infra/local/stack.py up
+
+up: services
+	$(BIN)/python -m infra.migrate
+	$(BIN)/python infra/local/apps.py up
+
+down:
+	-@test -x $(BIN)/python && $(BIN)/python infra/local/apps.py down
+	$(PYTHON) infra/local/stack.py down
+
+status:
+	-@test -x $(BIN)/python && $(BIN)/python infra/local/apps.py status
+	$(PYTHON) infra/local/stack.py status
+
+logs:
+	tail -n 50 -F .state/logs/*.log
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check ingress consumers workers schemas infra tests
+
+typecheck: install
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff format ingress consumers workers schemas infra tests
+	$(BIN)/ruff check --fix .
+
+test: services lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean: down
+	rm -rf .state

@@ -1,0 +1,1 @@
+"""Kafka consumers: the audit writer (decisions into ClickHouse) and alerting."""

@@ -1,0 +1,1 @@
+"""Adapters, settings and everything operational: database pools, Redis, Kafka, ClickHouse, migrations, stack."""

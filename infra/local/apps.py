@@ -1,0 +1,135 @@
+"""Start and stop the project's own processes in the background (ingress, consumers, workers, dashboard).
+
+Each runs from the virtual environment with its log in ``.state/logs/`` and its pid in ``.state/run/``.
+``up`` returns once the ingress ``/ready`` is green (or fails naming the process and its log).
+
+Usage: .venv/bin/python infra/local/apps.py up | down | status
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = Path(os.environ.get("GOVERNANCE_STATE_DIR", ROOT / ".state")).resolve()
+LOGS = STATE / "logs"
+RUN = STATE / "run"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+API = f"http://127.0.0.1:{os.environ.get('API_PORT', '8000')}"
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    module: str
+    url: str = ""
+
+
+APPS: list[App] = [
+    App("ingress", "ingress", f"{API}/docs"),
+]
+
+
+def _pid(app: App) -> int | None:
+    try:
+        pid = int((RUN / f"{app.name}.pid").read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _ready(timeout: float = 2.0) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(f"{API}/ready", timeout=timeout) as resp:  # noqa: S310 - loopback URL
+            return resp.status == 200, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return False, exc.read().decode(errors="replace")
+    except OSError as exc:
+        return False, str(exc)
+
+
+def up() -> int:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    RUN.mkdir(parents=True, exist_ok=True)
+    for app in APPS:
+        if _pid(app):
+            continue
+        log = (LOGS / f"{app.name}.log").open("ab")
+        proc = subprocess.Popen(
+            [str(PYTHON), "-m", app.module],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        (RUN / f"{app.name}.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + 90
+    body = ""
+    while time.monotonic() < deadline:
+        dead = [app for app in APPS if _pid(app) is None]
+        if dead:
+            for app in dead:
+                print(f"error: {app.name} exited; see {LOGS / (app.name + '.log')}", file=sys.stderr)
+            down()
+            return 1
+        ok, body = _ready()
+        if ok:
+            break
+        time.sleep(0.5)
+    else:
+        print(
+            f"error: {API}/ready did not turn green within 90 s: {body}\n       see {LOGS / 'ingress.log'}",
+            file=sys.stderr,
+        )
+        down()
+        return 1
+    components = json.loads(body)["components"]
+    print("ready: " + ", ".join(f"{name} {c['status']}" for name, c in components.items()))
+    print(f"API        {API}  (docs {API}/docs, readiness {API}/ready, metrics {API}/metrics)")
+    return 0
+
+
+def down() -> int:
+    for app in reversed(APPS):
+        pid = _pid(app)
+        if pid is None:
+            continue
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            if _pid(app) is None:
+                break
+            time.sleep(0.1)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        (RUN / f"{app.name}.pid").unlink(missing_ok=True)
+        print(f"{app.name:<10} stopped")
+    return 0
+
+
+def status() -> int:
+    code = 0
+    for app in APPS:
+        pid = _pid(app)
+        code |= 0 if pid else 1
+        print(f"{app.name:<10} {'running pid ' + str(pid) if pid else 'stopped'}")
+    return code
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    handlers = {"up": up, "down": down, "status": status}
+    if command not in handlers:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(handlers[command]())

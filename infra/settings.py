@@ -1,0 +1,53 @@
+"""Settings shared by every deployable. Each deployable has its own subclass (``ingress.settings`` and so on).
+
+Values come from the environment and an optional ``.env`` file. Outside local runs, secrets still at their
+local default are refused, and every validation error names the environment variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".state"
+
+LOCAL_DATABASE_URL = "postgresql://governance:governance@127.0.0.1:5432/governance"
+
+
+class CommonSettings(BaseSettings):
+    """Connection settings every role needs, named as in docker-compose.yml."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["local", "test", "staging", "production"] = Field("local", alias="ENVIRONMENT")
+    state_dir: Path = Field(DEFAULT_STATE_DIR, alias="GOVERNANCE_STATE_DIR")
+    database_url: str = Field(LOCAL_DATABASE_URL, alias="DATABASE_URL")
+    database_pool_min: int = Field(2, alias="DATABASE_POOL_MIN", ge=1)
+    database_pool_max: int = Field(20, alias="DATABASE_POOL_MAX", ge=1)
+    redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
+    clickhouse_url: str = Field("", alias="CLICKHOUSE_URL")
+    clickhouse_database: str = Field("governance", alias="CLICKHOUSE_DATABASE")
+    sentry_dsn: str = Field("", alias="SENTRY_DSN")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        """The ClickHouse target: ``CLICKHOUSE_URL`` when set, else embedded chdb under the state folder."""
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        return f"chdb://{self.state_dir / 'clickhouse'}"
+
+    @property
+    def clickhouse_embedded(self) -> bool:
+        return self.clickhouse_dsn.startswith("chdb:")
+
+    @model_validator(mode="after")
+    def _refuse_local_secrets_outside_local(self) -> CommonSettings:
+        if self.environment in {"staging", "production"} and "governance:governance@" in self.database_url:
+            raise ValueError("DATABASE_URL still carries the local default password; set a real one")
+        return self

@@ -1,0 +1,1 @@
+"""The ingress service: the check route, the admin and analytics APIs, and the pure decision engine."""

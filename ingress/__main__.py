@@ -1,0 +1,25 @@
+"""Run the ingress API: ``python -m ingress``."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from ingress.settings import IngressSettings
+
+
+def main() -> None:
+    settings = IngressSettings()
+    uvicorn.run(
+        "ingress.app:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=settings.api_workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

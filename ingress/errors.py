@@ -1,0 +1,87 @@
+"""Every error is JSON with a machine-readable code, a message and the request id; a 500 never leaks internals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ingress.request_context import current_request_id
+from ingress.responses import JsonResponse
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a stable code and a message safe to show the caller."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+        self.details = details
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": code, "message": message, "request_id": current_request_id()}
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def error_response(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, details: Any = None
+) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        details.append({"field": ".".join(loc), "message": err.get("msg", "invalid"), "type": err.get("type", "")})
+    return details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers, details=exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JsonResponse:
+        details = _validation_details(exc)
+        first = details[0] if details else {"field": "body", "message": "invalid"}
+        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        return error_response(422, "validation_error", message, details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JsonResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))

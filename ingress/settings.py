@@ -1,0 +1,14 @@
+"""Settings of the ingress deployable."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from infra.settings import CommonSettings
+
+
+class IngressSettings(CommonSettings):
+    api_host: str = Field("127.0.0.1", alias="API_HOST")
+    api_port: int = Field(8000, alias="API_PORT")
+    api_workers: int = Field(1, alias="API_WORKERS", ge=1)
+    ready_timeout_s: float = Field(1.0, alias="READY_TIMEOUT_S", gt=0)

@@ -1,0 +1,1 @@
+"""The contracts: API request and response models, events, topic names. No I/O."""

@@ -1,0 +1,1 @@
+"""Long-running background jobs: spool relay, webhook delivery, key expiry."""
