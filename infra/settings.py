@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas import topics
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".state"
 
@@ -32,6 +34,10 @@ class CommonSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
     clickhouse_url: str = Field("", alias="CLICKHOUSE_URL")
     clickhouse_database: str = Field("governance", alias="CLICKHOUSE_DATABASE")
+    decisions_topic: str = Field(topics.DECISIONS, alias="DECISIONS_TOPIC")
+    alerts_topic: str = Field(topics.ALERTS, alias="ALERTS_TOPIC")
+    dlq_topic: str = Field(topics.DECISIONS_DLQ, alias="DLQ_TOPIC")
+    signals_topic: str = Field(topics.SIGNALS, alias="SIGNALS_TOPIC")
     sentry_dsn: str = Field("", alias="SENTRY_DSN")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
 

@@ -27,14 +27,41 @@ def endpoints() -> Iterator[Endpoints]:
         yield found
 
 
+RUN_ID = uuid.uuid4().hex[:10]
+
+
 @pytest.fixture(scope="session")
-def settings(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> IngressSettings:
+async def test_database_url(endpoints: Endpoints) -> AsyncIterator[str]:
+    """A database of this test run's own, so runs side by side never see each other's rows."""
+    name = f"governance_test_{RUN_ID}"
+    admin = await asyncpg.connect(endpoints.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = endpoints.database_url.rpartition("/")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(endpoints.database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    endpoints: Endpoints, test_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> IngressSettings:
     state = tmp_path_factory.mktemp("state")
     return IngressSettings.model_validate(
         {
             "ENVIRONMENT": "test",
             "GOVERNANCE_STATE_DIR": str(state),
-            "DATABASE_URL": endpoints.database_url,
+            "DECISIONS_TOPIC": f"test.{RUN_ID}.decisions.v1",
+            "ALERTS_TOPIC": f"test.{RUN_ID}.alerts.v1",
+            "DLQ_TOPIC": f"test.{RUN_ID}.decisions.dlq",
+            "SIGNALS_TOPIC": f"test.{RUN_ID}.signals.v1",
+            "DATABASE_URL": test_database_url,
             "REDIS_URL": endpoints.redis_url,
             "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
             "CLICKHOUSE_URL": endpoints.clickhouse_dsn,
@@ -44,12 +71,7 @@ def settings(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="session")
 async def migrated(settings: IngressSettings) -> str:
-    """A clean test database with every migration applied, once per session."""
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
+    """The run's database with every migration applied, once per session."""
     await migrate_postgres(settings.database_url)
     return settings.database_url
 

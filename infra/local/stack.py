@@ -206,6 +206,7 @@ def _pg_start() -> None:
     if IS_ROOT:
         shutil.chown(PG_LOG, "postgres", "postgres")
     if _pid_alive(PG_PID) and _pg_healthy():
+        _pg_bootstrap()
         return
     if _port_open(PG_PORT):
         raise StackError(f"PostgreSQL: {HOST}:{PG_PORT} is already taken by another process")
@@ -241,7 +242,8 @@ def _pg_bootstrap() -> None:
         return proc.stdout.strip()
 
     if sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{PG_USER}'") != "1":
-        sql(f"CREATE ROLE {PG_USER} LOGIN PASSWORD '{PG_PASSWORD}'")
+        sql(f"CREATE ROLE {PG_USER} LOGIN CREATEDB PASSWORD '{PG_PASSWORD}'")
+    sql(f"ALTER ROLE {PG_USER} CREATEDB")
     for db in PG_DATABASES:
         if sql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'") != "1":
             sql(f"CREATE DATABASE {db} OWNER {PG_USER}")
