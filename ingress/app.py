@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ingress import health
+from ingress.auth.service import AuthService
+from ingress.changes import ChangeListener
 from ingress.errors import install_error_handlers
 from ingress.request_context import RequestIdMiddleware
 from ingress.resources import Resources
@@ -22,9 +24,18 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resources = await Resources.open(settings)
         app.state.resources = resources
+        auth = AuthService(resources.postgres, ttl_s=settings.key_cache_ttl_s)
+        app.state.auth = auth
+        changes = ChangeListener(settings.database_url)
+        changes.subscribe(auth.on_change)
+        app.state.changes = changes
+        changes.start()
+        auth.start()
         try:
             yield
         finally:
+            await auth.stop()
+            await changes.stop()
             await resources.close()
 
     app = FastAPI(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +18,7 @@ from infra.clickhouse import build_clickhouse_client
 from infra.migrate import migrate_clickhouse, migrate_postgres
 from infra.postgres import build_postgres_pool
 from ingress.app import create_app
+from ingress.keys import generate_key, hash_key
 from ingress.settings import IngressSettings
 from tests.services import Endpoints, test_endpoints
 
@@ -49,9 +51,7 @@ async def test_database_url(endpoints: Endpoints) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(
-    endpoints: Endpoints, test_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> IngressSettings:
+def settings(endpoints: Endpoints, test_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> IngressSettings:
     state = tmp_path_factory.mktemp("state")
     return IngressSettings.model_validate(
         {
@@ -119,3 +119,47 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class SeededCustomer:
+    id: uuid.UUID
+    name: str
+    key: str
+    key_id: str
+
+
+async def insert_admin_key(pool: asyncpg.Pool, name: str = "test-admin") -> str:
+    """Create an admin key straight in the database (the admin API's own tests create them through the CLI)."""
+    generated = generate_key("admin")
+    await pool.execute(
+        "INSERT INTO admin_keys (key_id, key_hash, name) VALUES ($1, $2, $3)",
+        generated.key_id,
+        hash_key(generated.key, rounds=4),
+        f"{name}-{uuid.uuid4().hex[:6]}",
+    )
+    return generated.key
+
+
+async def insert_customer(pool: asyncpg.Pool, tier: str = "free", name: str | None = None) -> SeededCustomer:
+    """Create a customer with one live key straight in the database."""
+    name = name or f"customer-{uuid.uuid4().hex[:8]}"
+    customer_id = await pool.fetchval("INSERT INTO customers (name, tier) VALUES ($1, $2) RETURNING id", name, tier)
+    generated = generate_key("live")
+    await pool.execute(
+        "INSERT INTO api_keys (key_id, customer_id, key_hash, name) VALUES ($1, $2, $3, 'test-key')",
+        generated.key_id,
+        customer_id,
+        hash_key(generated.key, rounds=4),
+    )
+    return SeededCustomer(customer_id, name, generated.key, generated.key_id)
+
+
+@pytest.fixture
+async def admin_key(pg_pool: asyncpg.Pool) -> str:
+    return await insert_admin_key(pg_pool)
+
+
+@pytest.fixture
+async def customer(pg_pool: asyncpg.Pool) -> SeededCustomer:
+    return await insert_customer(pg_pool)

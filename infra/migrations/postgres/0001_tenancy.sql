@@ -69,12 +69,15 @@ CREATE TABLE policy_versions (
 
 -- Every change to a key or a policy is announced, so each ingress process drops its cached copy at once.
 CREATE FUNCTION notify_governance_change() RETURNS trigger AS $$
+DECLARE
+    row_json jsonb := to_jsonb(NEW);
 BEGIN
     PERFORM pg_notify('governance_changes', json_build_object(
         'table', TG_TABLE_NAME,
-        'key_id', CASE WHEN TG_TABLE_NAME IN ('api_keys', 'admin_keys') THEN NEW.key_id END,
-        'customer_id', CASE WHEN TG_TABLE_NAME IN ('policies', 'api_keys') THEN NEW.customer_id
-                            WHEN TG_TABLE_NAME = 'customers' THEN NEW.id END
+        'key_id', row_json ->> 'key_id',
+        'customer_id', CASE WHEN TG_TABLE_NAME = 'customers' THEN row_json ->> 'id'
+                            ELSE row_json ->> 'customer_id' END,
+        'id', row_json ->> 'id'
     )::text);
     RETURN NEW;
 END;

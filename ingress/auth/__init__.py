@@ -1,0 +1,1 @@
+"""Authentication of customer (``sk_live_``) and operator (``sk_admin_``) keys."""

@@ -1,0 +1,63 @@
+"""FastAPI dependencies: ``CustomerDep`` for customer endpoints, ``AdminDep`` for operator endpoints.
+
+The tenant always comes from the authenticated key, never from the request body.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ingress.auth.verifier import AuthFailure, AuthUnavailable, Principal
+from ingress.errors import ApiError
+from ingress.keys import PREFIXES, MalformedKey, parse_key
+
+
+def _unauthorized(exc: AuthFailure) -> ApiError:
+    return ApiError(
+        401, "unauthorized", exc.message, headers={"WWW-Authenticate": "Bearer"}, details={"reason": exc.reason}
+    )
+
+
+def _unavailable() -> ApiError:
+    return ApiError(503, "unavailable", "key store unavailable; retry shortly", headers={"Retry-After": "2"})
+
+
+async def require_customer(request: Request) -> Principal:
+    auth = request.app.state.auth
+    try:
+        principal: Principal = await auth.customers.verify(request.headers.get("authorization"), "live")
+    except AuthFailure as exc:
+        request.state.auth_failure = exc.reason
+        raise _unauthorized(exc) from None
+    except AuthUnavailable:
+        raise _unavailable() from None
+    request.state.principal = principal
+    return principal
+
+
+async def require_admin(request: Request) -> Principal:
+    header = request.headers.get("authorization") or ""
+    _, _, presented = header.partition(" ")
+    presented = presented.strip()
+    if presented.startswith(PREFIXES["live"]):
+        try:
+            parse_key(presented)
+        except MalformedKey:
+            pass
+        else:
+            raise ApiError(403, "forbidden", "this endpoint needs an admin key (sk_admin_...)")
+    auth = request.app.state.auth
+    try:
+        principal: Principal = await auth.admins.verify(header or None, "admin")
+    except AuthFailure as exc:
+        raise _unauthorized(exc) from None
+    except AuthUnavailable:
+        raise _unavailable() from None
+    request.state.principal = principal
+    return principal
+
+
+CustomerDep = Annotated[Principal, Depends(require_customer)]
+AdminDep = Annotated[Principal, Depends(require_admin)]

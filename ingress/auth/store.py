@@ -1,0 +1,41 @@
+"""Reading key records from PostgreSQL for the verifier (one indexed read by ``key_id``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from ingress.auth.verifier import AuthUnavailable, KeyRecord, RecordLoader
+from ingress.keys import KeyKind
+
+_CUSTOMER_KEY = """
+SELECT k.id, k.key_id, k.key_hash, k.name, k.active, k.revoked_at, k.expires_at,
+       k.customer_id, c.tier, (c.deleted_at IS NOT NULL) AS customer_deleted
+FROM api_keys k JOIN customers c ON c.id = k.customer_id
+WHERE k.key_id = $1
+"""
+_ADMIN_KEY = """
+SELECT id, key_id, key_hash, name, active, revoked_at, NULL::timestamptz AS expires_at
+FROM admin_keys WHERE key_id = $1
+"""
+
+
+def postgres_record_loader(get_pool: Callable[[], Awaitable[asyncpg.Pool]]) -> RecordLoader:
+    async def load(kind: KeyKind, key_id: str) -> KeyRecord | None:
+        try:
+            pool = await get_pool()
+            row = await pool.fetchrow(_CUSTOMER_KEY if kind == "live" else _ADMIN_KEY, key_id, timeout=2)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise AuthUnavailable("key store unavailable") from exc
+        if row is None:
+            return None
+        return KeyRecord(**dict(row))
+
+    return load
+
+
+async def record_key_use(pool: asyncpg.Pool, kind: KeyKind, key_ids: set[str]) -> None:
+    """Batch-update ``last_used_at`` (called periodically, never per request)."""
+    table = "api_keys" if kind == "live" else "admin_keys"
+    await pool.execute(f"UPDATE {table} SET last_used_at = now() WHERE key_id = ANY($1::text[])", list(key_ids))

@@ -1,0 +1,214 @@
+"""Key verification with an in-process cache, so the steady state never runs bcrypt.
+
+On a request: the key is parsed (format and checksum; no storage touched), then
+
+1. the verified-key cache is consulted: ``key_id`` → (HMAC-SHA256 of the presented key under a per-process
+   secret, the key's record, expiry). A hit compares HMACs in constant time; no bcrypt, no database.
+2. On a miss, the key's record is read by ``key_id`` (one indexed read) and bcrypt runs off the event loop.
+   Concurrent misses for the same presented key share one bcrypt call.
+3. Failures are remembered (negative cache by HMAC) and counted per ``key_id``: past ``max_failures`` in a window
+   further attempts for that key id are refused without bcrypt, so a flood of wrong secrets cannot burn the CPU.
+
+A cached record is dropped when PostgreSQL announces a change to that key (LISTEN/NOTIFY, see ``changes.py``);
+revocation and expiry are checked against the record on every request with the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+from uuid import UUID
+
+from ingress.keys import KeyKind, MalformedKey, parse_key, verify_key_hash
+
+FailureReason = Literal["missing", "malformed", "unknown", "revoked", "expired"]
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What the verifier needs of a stored key; ``customer_id`` and ``tier`` are None for admin keys."""
+
+    id: UUID
+    key_id: str
+    key_hash: str
+    name: str
+    active: bool
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    customer_id: UUID | None = None
+    tier: str | None = None
+    customer_deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: KeyKind
+    key_id: str
+    record_id: UUID
+    name: str
+    customer_id: UUID | None
+    tier: str | None
+
+
+class AuthFailure(Exception):
+    def __init__(self, reason: FailureReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class AuthUnavailable(Exception):
+    """The key is not cached and its record cannot be read (PostgreSQL down): answer 503, never 200."""
+
+
+RecordLoader = Callable[[KeyKind, str], Awaitable[KeyRecord | None]]
+
+_MESSAGES: dict[FailureReason, str] = {
+    "missing": "missing API key: send 'Authorization: Bearer <key>'",
+    "malformed": "malformed API key: check that the whole key was copied (sk_live_... or sk_admin_...)",
+    "unknown": "invalid API key",
+    "revoked": "this API key has been revoked",
+    "expired": "this API key has expired",
+}
+
+
+def failure(reason: FailureReason) -> AuthFailure:
+    return AuthFailure(reason, _MESSAGES[reason])
+
+
+@dataclass
+class _Entry:
+    digest: bytes
+    record: KeyRecord
+    expires: float
+
+
+class KeyVerifier:
+    def __init__(
+        self,
+        load_record: RecordLoader,
+        *,
+        ttl_s: float = 300.0,
+        negative_ttl_s: float = 60.0,
+        max_failures: int = 20,
+        failure_window_s: float = 60.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load_record
+        self._ttl = ttl_s
+        self._negative_ttl = negative_ttl_s
+        self._max_failures = max_failures
+        self._failure_window = failure_window_s
+        self._clock = clock
+        self._mono = monotonic
+        self._pepper = secrets.token_bytes(32)
+        self._verified: dict[str, _Entry] = {}
+        self._negative: dict[bytes, float] = {}
+        self._failures: dict[str, tuple[int, float]] = {}
+        self._inflight: dict[bytes, asyncio.Future[KeyRecord]] = {}
+        self.bcrypt_calls = 0
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.used: set[str] = set()
+
+    def _digest(self, key: str) -> bytes:
+        return hmac.new(self._pepper, key.encode(), hashlib.sha256).digest()
+
+    def invalidate(self, key_id: str | None = None) -> None:
+        """Forget one key's cached verification, or all of them."""
+        if key_id is None:
+            self._verified.clear()
+            self._negative.clear()
+        else:
+            self._verified.pop(key_id, None)
+
+    def _check_state(self, record: KeyRecord) -> None:
+        now = self._clock()
+        if record.revoked_at is not None and record.revoked_at <= now:
+            raise failure("revoked")
+        if not record.active or record.customer_deleted:
+            raise failure("revoked")
+        if record.expires_at is not None and record.expires_at <= now:
+            raise failure("expired")
+
+    def _note_failure(self, key_id: str, digest: bytes) -> None:
+        now = self._mono()
+        self._negative[digest] = now + self._negative_ttl
+        count, since = self._failures.get(key_id, (0, now))
+        if now - since > self._failure_window:
+            count, since = 0, now
+        self._failures[key_id] = (count + 1, since)
+        if len(self._negative) > 100_000:  # bounded memory under a flood
+            self._negative.clear()
+
+    def _too_many_failures(self, key_id: str) -> bool:
+        count, since = self._failures.get(key_id, (0, 0.0))
+        return count >= self._max_failures and self._mono() - since <= self._failure_window
+
+    async def verify(self, authorization: str | None, expected: KeyKind) -> Principal:
+        if not authorization:
+            raise failure("missing")
+        scheme, _, key = authorization.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise failure("missing" if not key else "malformed")
+        try:
+            parsed = parse_key(key)
+        except MalformedKey:
+            raise failure("malformed") from None
+        if parsed.kind != expected:
+            raise AuthFailure("unknown", f"this endpoint needs a {'customer' if expected == 'live' else 'admin'} key")
+        digest = self._digest(key)
+        now = self._mono()
+        entry = self._verified.get(parsed.key_id)
+        if entry is not None and entry.expires > now and hmac.compare_digest(entry.digest, digest):
+            self.cache_hits += 1
+            self._check_state(entry.record)
+            self.used.add(parsed.key_id)
+            return self._principal(parsed.kind, entry.record)
+        self.cache_misses += 1
+        blocked_until = self._negative.get(digest)
+        if (blocked_until is not None and blocked_until > now) or self._too_many_failures(parsed.key_id):
+            raise failure("unknown")
+        record = await self._verify_slow(parsed.kind, parsed.key_id, key, digest)
+        self._check_state(record)
+        self.used.add(parsed.key_id)
+        return self._principal(parsed.kind, record)
+
+    async def _verify_slow(self, kind: KeyKind, key_id: str, key: str, digest: bytes) -> KeyRecord:
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[KeyRecord] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = future
+        try:
+            record = await self._load(kind, key_id)
+            if record is None:
+                self._note_failure(key_id, digest)
+                raise failure("unknown")
+            self.bcrypt_calls += 1
+            ok = await asyncio.to_thread(verify_key_hash, key, record.key_hash)
+            if not ok:
+                self._note_failure(key_id, digest)
+                raise failure("unknown")
+            self._verified[key_id] = _Entry(digest, record, self._mono() + self._ttl)
+            future.set_result(record)
+            return record
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            self._inflight.pop(digest, None)
+
+    @staticmethod
+    def _principal(kind: KeyKind, record: KeyRecord) -> Principal:
+        return Principal(kind, record.key_id, record.id, record.name, record.customer_id, record.tier)
