@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,6 +31,9 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers or {}
         self.details = details
+
+    def response(self) -> JsonResponse:
+        return error_response(self.status, self.code, self.message, headers=self.headers, details=self.details)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -60,12 +64,20 @@ _STATUS_CODES = {
 }
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Field paths and messages of pydantic errors, never the offending input (it may be personal data)."""
     details = []
-    for err in exc.errors():
+    for err in errors:
         loc = [str(part) for part in err.get("loc", ())]
         details.append({"field": ".".join(loc), "message": err.get("msg", "invalid"), "type": err.get("type", "")})
     return details
+
+
+def validation_error(errors: Sequence[Any], headers: dict[str, str] | None = None) -> ApiError:
+    details = validation_details(errors)
+    first = details[0] if details else {"field": "body", "message": "invalid"}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return ApiError(422, "validation_error", message, headers=headers, details=details)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -75,10 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JsonResponse:
-        details = _validation_details(exc)
-        first = details[0] if details else {"field": "body", "message": "invalid"}
-        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-        return error_response(422, "validation_error", message, details=details)
+        return validation_error(exc.errors()).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JsonResponse:

@@ -7,6 +7,7 @@ and the connection is retried by the next caller. Degrade, don't fall over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ class Resources:
     clickhouse: Client | None = None
     broker_connected: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _broker_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     async def open(cls, settings: IngressSettings) -> Resources:
@@ -64,13 +66,29 @@ class Resources:
 
     async def connect_broker(self) -> KafkaBroker:
         if not self.broker_connected:
-            try:
-                await asyncio.wait_for(self.broker.start(), timeout=10)
-                self.broker_connected = True
-            except Exception as exc:
-                log.warning("Kafka unavailable at start: %s", type(exc).__name__)
-                raise
+            async with self._broker_lock:
+                if not self.broker_connected:
+                    try:
+                        await asyncio.wait_for(self.broker.start(), timeout=10)
+                    except Exception as exc:
+                        log.warning("Kafka unavailable: %s", type(exc).__name__)
+                        # a broker whose start failed is not restarted: the next attempt gets a fresh one
+                        with contextlib.suppress(Exception):
+                            await self.broker.stop()
+                        self.broker = build_kafka_broker(
+                            self.settings.kafka_bootstrap_servers, client_id="governance-ingress"
+                        )
+                        raise
+                    self.broker_connected = True
         return self.broker
+
+    async def keep_broker_connected(self, interval_s: float = 2.0) -> None:
+        """Background task: (re)connect the producer while Kafka was unreachable at start."""
+        while not self.broker_connected:
+            with contextlib.suppress(Exception):
+                await self.connect_broker()
+            if not self.broker_connected:
+                await asyncio.sleep(interval_s)
 
     async def clickhouse_client(self) -> Client:
         if self.clickhouse is None:

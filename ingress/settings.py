@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from infra.settings import CommonSettings
@@ -13,4 +15,19 @@ class IngressSettings(CommonSettings):
     api_workers: int = Field(1, alias="API_WORKERS", ge=1)
     key_cache_ttl_s: float = Field(300.0, alias="KEY_CACHE_TTL_S", gt=0)
     bcrypt_rounds: int = Field(12, alias="BCRYPT_ROUNDS", ge=4, le=16)
+    rate_limit_free_capacity: int = Field(100, alias="RATE_LIMIT_FREE_CAPACITY", gt=0)
+    rate_limit_free_window_s: int = Field(60, alias="RATE_LIMIT_FREE_WINDOW_S", gt=0)
+    rate_limit_pro_capacity: int = Field(1000, alias="RATE_LIMIT_PRO_CAPACITY", gt=0)
+    rate_limit_pro_window_s: int = Field(60, alias="RATE_LIMIT_PRO_WINDOW_S", gt=0)
+    rate_limit_redis_timeout_s: float = Field(0.1, alias="RATE_LIMIT_REDIS_TIMEOUT_S", gt=0)
+    rate_limit_breaker_open_s: float = Field(2.0, alias="RATE_LIMIT_BREAKER_OPEN_S", gt=0)
+    customer_config_ttl_s: float = Field(30.0, alias="CUSTOMER_CONFIG_TTL_S", gt=0)
+    publish_ack_timeout_s: float = Field(0.5, alias="PUBLISH_ACK_TIMEOUT_S", gt=0)
+    spool_max_events: int = Field(100_000, alias="SPOOL_MAX_EVENTS", gt=0)
+    spool_dir_override: str = Field("", alias="SPOOL_DIR")
+    max_body_bytes: int = Field(1024 * 1024, alias="MAX_BODY_BYTES", gt=0)
     ready_timeout_s: float = Field(1.0, alias="READY_TIMEOUT_S", gt=0)
+
+    @property
+    def spool_dir(self) -> Path:
+        return Path(self.spool_dir_override) if self.spool_dir_override else self.state_dir / "spool" / "decisions"

@@ -1,0 +1,169 @@
+"""``POST /v1/check``: authenticate, rate-limit, decide, publish, answer.
+
+The route only adapts: the decision is the pure engine's (``ingress.engine.decide``), the answer is sent only
+after the decision event is acknowledged by Kafka or durably spooled (``ingress.publisher``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+from schemas.check import CheckRequest, CheckResponse
+
+from ingress.auth.deps import CustomerDep
+from ingress.customer_config import ConfigUnavailable, CustomerConfig, CustomerConfigCache
+from ingress.engine import Decision, decide
+from ingress.errors import ApiError, validation_error
+from ingress.publisher import DecisionPublisher, PublishUnavailable
+from ingress.ratelimit import RateDecision, RateLimiter
+from ingress.request_context import current_request_id
+from ingress.responses import JsonResponse
+from schemas.decision_event import DecisionEvent
+
+router = APIRouter(tags=["check"])
+
+
+@dataclass
+class CheckServices:
+    """What the check path needs, built once per process in the app's lifespan."""
+
+    config: CustomerConfigCache
+    limiter: RateLimiter
+    publisher: DecisionPublisher
+
+
+def _services(request: Request) -> CheckServices:
+    services: CheckServices = request.app.state.check
+    return services
+
+
+ServicesDep = Annotated[CheckServices, Depends(_services)]
+
+
+async def _customer_config(services: CheckServices, customer_id: uuid.UUID) -> CustomerConfig:
+    try:
+        return await services.config.get(customer_id)
+    except ConfigUnavailable:
+        raise ApiError(
+            503, "unavailable", "configuration store unavailable; retry shortly", headers={"Retry-After": "2"}
+        ) from None
+
+
+async def _parse(request: Request, rate: RateDecision) -> CheckRequest:
+    raw = await request.body()
+    try:
+        payload: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(
+            422,
+            "validation_error",
+            "request body is not valid JSON",
+            headers=rate.headers(),
+            details=[{"field": "body", "message": "invalid JSON"}],
+        ) from None
+    try:
+        return CheckRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise validation_error(exc.errors(include_url=False, include_input=False), rate.headers()) from None
+
+
+def build_event(
+    *,
+    request_id: str,
+    customer_id: uuid.UUID,
+    key_id: str,
+    decision: Decision,
+    decided_at: datetime,
+    latency_ms: float,
+) -> DecisionEvent:
+    return DecisionEvent(
+        event_id=uuid.uuid4(),
+        request_id=request_id,
+        customer_id=customer_id,
+        key_id=key_id,
+        decided_at=decided_at,
+        allowed=decision.allowed,
+        risk_score=decision.risk_score,
+        threshold=decision.threshold,
+        reason=decision.reason,
+        factors=list(decision.factors),
+        violations=list(decision.violations),
+        policies=list(decision.policies),
+        operations=list(decision.operations),
+        personal_data=list(decision.personal_data),
+        shadow=list(decision.shadow),
+        latency_ms=latency_ms,
+    )
+
+
+@router.post(
+    "/v1/check",
+    response_model=CheckResponse,
+    responses={
+        401: {"description": "missing, malformed, unknown, revoked or expired API key"},
+        413: {"description": "body over the size limit"},
+        422: {"description": "invalid request, or a limit (operations, nesting, string length) exceeded"},
+        429: {"description": "rate limit exceeded; see Retry-After"},
+        503: {"description": "the decision could not be recorded; nothing was decided"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}}},
+        }
+    },
+)
+async def check(request: Request, principal: CustomerDep, services: ServicesDep) -> JsonResponse:
+    started = time.perf_counter()
+    assert principal.customer_id is not None  # noqa: S101 - a live key always belongs to a customer
+    config = await _customer_config(services, principal.customer_id)
+    rate = await services.limiter.take(principal.key_id, config.limit)
+    if not rate.allowed:
+        request.state.rate_limited = True
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"rate limit of {rate.limit} requests per {config.limit.window_s} s exceeded; "
+            f"retry after {rate.retry_after_s} s",
+            headers=rate.headers(),
+        )
+    body = await _parse(request, rate)
+    decision = decide(body, config.policies)
+    request_id = current_request_id()
+    event = build_event(
+        request_id=request_id,
+        customer_id=principal.customer_id,
+        key_id=principal.key_id,
+        decision=decision,
+        decided_at=datetime.now(UTC),
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    try:
+        await services.publisher.publish(
+            str(principal.customer_id).encode(), event.model_dump_json().encode(), DecisionPublisher.headers()
+        )
+    except PublishUnavailable:
+        raise ApiError(
+            503,
+            "unavailable",
+            "the decision could not be recorded; nothing was decided, retry shortly",
+            headers={**rate.headers(), "Retry-After": "5"},
+        ) from None
+    request.state.decision = decision
+    content = {
+        "allowed": decision.allowed,
+        "risk_score": decision.risk_score,
+        "reason": decision.reason,
+        "request_id": request_id,
+        "event_id": str(event.event_id),
+        "factors": [f.model_dump() for f in decision.factors],
+        "violations": [v.model_dump() for v in decision.violations],
+    }
+    return JsonResponse(content, headers=rate.headers())

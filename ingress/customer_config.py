@@ -1,0 +1,122 @@
+"""Per-customer configuration cached in each process: tier, rate-limit override and live policies.
+
+Loaded from PostgreSQL on first use; dropped when PostgreSQL announces a change to the customer or one of its
+policies (LISTEN/NOTIFY, ``ingress.changes``), so an admin change applies within milliseconds; refreshed after
+``ttl_s`` as a safety net. While PostgreSQL is unreachable a cached entry keeps serving past its TTL (degraded);
+a customer never loaded answers 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from ingress.engine import PolicySnapshot
+from ingress.ratelimit import Limit
+from schemas.policy_rules import PolicyRules
+
+log = logging.getLogger("ingress.customer_config")
+
+_CUSTOMER = """
+SELECT tier, rate_limit_capacity, rate_limit_window_s FROM customers WHERE id = $1 AND deleted_at IS NULL
+"""
+_POLICIES = """
+SELECT id, version, name, rules, mode FROM policies
+WHERE customer_id = $1 AND active AND deleted_at IS NULL
+ORDER BY created_at, id
+"""
+
+
+class ConfigUnavailable(Exception):
+    """The customer's configuration is not cached and PostgreSQL cannot be read."""
+
+
+@dataclass(frozen=True)
+class CustomerConfig:
+    customer_id: UUID
+    tier: str
+    limit: Limit
+    policies: tuple[PolicySnapshot, ...]
+    loaded_at: float
+
+
+class CustomerConfigCache:
+    def __init__(
+        self,
+        get_pool: Callable[[], Awaitable[asyncpg.Pool]],
+        tier_limits: dict[str, Limit],
+        *,
+        ttl_s: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._get_pool = get_pool
+        self._tier_limits = tier_limits
+        self._ttl = ttl_s
+        self._mono = monotonic
+        self._entries: dict[UUID, CustomerConfig] = {}
+        self._loading: dict[UUID, asyncio.Task[CustomerConfig]] = {}
+        self.stale_served = 0
+
+    def invalidate(self, customer_id: UUID | None = None) -> None:
+        if customer_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(customer_id, None)
+
+    def on_change(self, payload: dict[str, Any] | None) -> None:
+        if payload is None:
+            self.invalidate()
+            return
+        if payload.get("table") in {"policies", "customers"} and payload.get("customer_id"):
+            try:
+                self.invalidate(UUID(payload["customer_id"]))
+            except ValueError:
+                self.invalidate()
+
+    async def get(self, customer_id: UUID) -> CustomerConfig:
+        entry = self._entries.get(customer_id)
+        if entry is not None and self._mono() - entry.loaded_at < self._ttl:
+            return entry
+        task = self._loading.get(customer_id)
+        if task is None:
+            task = asyncio.ensure_future(self._load(customer_id))
+            self._loading[customer_id] = task
+            task.add_done_callback(lambda _t: self._loading.pop(customer_id, None))
+        try:
+            return await asyncio.shield(task)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            if entry is not None:
+                self.stale_served += 1
+                return entry
+            raise ConfigUnavailable("customer configuration unavailable") from exc
+
+    async def _load(self, customer_id: UUID) -> CustomerConfig:
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=2) as conn:
+            customer = await conn.fetchrow(_CUSTOMER, customer_id, timeout=2)
+            rows = await conn.fetch(_POLICIES, customer_id, timeout=2) if customer is not None else []
+        tier = customer["tier"] if customer is not None else "free"
+        default = self._tier_limits.get(tier, self._tier_limits["free"])
+        limit = default
+        if customer is not None and customer["rate_limit_capacity"] and customer["rate_limit_window_s"]:
+            limit = Limit(customer["rate_limit_capacity"], customer["rate_limit_window_s"])
+        policies = tuple(
+            PolicySnapshot(
+                policy_id=str(row["id"]),
+                version=row["version"],
+                name=row["name"],
+                rules=PolicyRules.model_validate(row["rules"]),
+                mode=row["mode"],
+            )
+            for row in rows
+        )
+        config = CustomerConfig(customer_id, tier, limit, policies, self._mono())
+        self._entries[customer_id] = config
+        return config
