@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uvicorn
 
+from infra.logs import configure_logging
 from ingress.settings import IngressSettings
 
 
 def main() -> None:
     settings = IngressSettings()
+    configure_logging("ingress", settings.log_level)
     uvicorn.run(
         "ingress.app:create_app",
         factory=True,
@@ -16,6 +18,7 @@ def main() -> None:
         port=settings.api_port,
         workers=settings.api_workers,
         log_level=settings.log_level.lower(),
+        log_config=None,
         proxy_headers=False,
         server_header=False,
     )

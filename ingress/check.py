@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
-from schemas.check import CheckRequest, CheckResponse
 
+from ingress import metrics
 from ingress.auth.deps import CustomerDep
 from ingress.customer_config import ConfigUnavailable, CustomerConfig, CustomerConfigCache
 from ingress.engine import Decision, decide
@@ -25,6 +25,7 @@ from ingress.publisher import DecisionPublisher, PublishUnavailable
 from ingress.ratelimit import RateDecision, RateLimiter
 from ingress.request_context import current_request_id
 from ingress.responses import JsonResponse
+from schemas.check import CheckRequest, CheckResponse
 from schemas.decision_event import DecisionEvent
 
 router = APIRouter(tags=["check"])
@@ -125,7 +126,9 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
     assert principal.customer_id is not None  # noqa: S101 - a live key always belongs to a customer
     config = await _customer_config(services, principal.customer_id)
     rate = await services.limiter.take(principal.key_id, config.limit)
+    metrics.RATE_FALLBACK.set(1 if services.limiter.fallback_active else 0)
     if not rate.allowed:
+        metrics.RATE_LIMITED.labels(config.name, principal.key_id).inc()
         request.state.rate_limited = True
         raise ApiError(
             429,
@@ -145,17 +148,26 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
         decided_at=datetime.now(UTC),
         latency_ms=round((time.perf_counter() - started) * 1000, 3),
     )
+    publish_started = time.perf_counter()
     try:
-        await services.publisher.publish(
+        outcome = await services.publisher.publish(
             str(principal.customer_id).encode(), event.model_dump_json().encode(), DecisionPublisher.headers()
         )
     except PublishUnavailable:
+        metrics.PUBLISH_OUTCOMES.labels("failed").inc()
         raise ApiError(
             503,
             "unavailable",
             "the decision could not be recorded; nothing was decided, retry shortly",
             headers={**rate.headers(), "Retry-After": "5"},
         ) from None
+    metrics.PUBLISH_OUTCOMES.labels(outcome).inc()
+    if outcome == "kafka":
+        metrics.PUBLISH_LATENCY.observe((time.perf_counter() - publish_started) * 1000)
+    metrics.SPOOL_DEPTH.set(services.publisher.spool.depth)
+    metrics.CHECKS.labels(config.name).inc()
+    (metrics.ALLOWED if decision.allowed else metrics.BLOCKED).labels(config.name).inc()
+    metrics.RISK.labels(config.name).observe(decision.risk_score)
     request.state.decision = decision
     content = {
         "allowed": decision.allowed,

@@ -25,7 +25,7 @@ from schemas.policy_rules import PolicyRules
 log = logging.getLogger("ingress.customer_config")
 
 _CUSTOMER = """
-SELECT tier, rate_limit_capacity, rate_limit_window_s FROM customers WHERE id = $1 AND deleted_at IS NULL
+SELECT name, tier, rate_limit_capacity, rate_limit_window_s FROM customers WHERE id = $1 AND deleted_at IS NULL
 """
 _POLICIES = """
 SELECT id, version, name, rules, mode FROM policies
@@ -41,6 +41,7 @@ class ConfigUnavailable(Exception):
 @dataclass(frozen=True)
 class CustomerConfig:
     customer_id: UUID
+    name: str
     tier: str
     limit: Limit
     policies: tuple[PolicySnapshot, ...]
@@ -61,10 +62,12 @@ class CustomerConfigCache:
         self._ttl = ttl_s
         self._mono = monotonic
         self._entries: dict[UUID, CustomerConfig] = {}
+        self._generation = 0  # bumped by every invalidation, so a load that raced one is not cached
         self._loading: dict[UUID, asyncio.Task[CustomerConfig]] = {}
         self.stale_served = 0
 
     def invalidate(self, customer_id: UUID | None = None) -> None:
+        self._generation += 1
         if customer_id is None:
             self._entries.clear()
         else:
@@ -98,6 +101,7 @@ class CustomerConfigCache:
             raise ConfigUnavailable("customer configuration unavailable") from exc
 
     async def _load(self, customer_id: UUID) -> CustomerConfig:
+        generation = self._generation
         pool = await self._get_pool()
         async with pool.acquire(timeout=2) as conn:
             customer = await conn.fetchrow(_CUSTOMER, customer_id, timeout=2)
@@ -117,6 +121,8 @@ class CustomerConfigCache:
             )
             for row in rows
         )
-        config = CustomerConfig(customer_id, tier, limit, policies, self._mono())
-        self._entries[customer_id] = config
+        name = customer["name"] if customer is not None else str(customer_id)
+        config = CustomerConfig(customer_id, name, tier, limit, policies, self._mono())
+        if generation == self._generation:
+            self._entries[customer_id] = config
         return config

@@ -11,8 +11,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
+from ingress import metrics
 from ingress.resources import Resources
 from ingress.responses import JsonResponse
 
@@ -61,11 +62,44 @@ async def check_components(resources: Resources) -> dict[str, dict[str, Any]]:
     return dict(zip(names, results, strict=True))
 
 
+# Components with a fallback: while one is down the service still answers checks correctly (rate limiting on
+# local buckets, events spooled to disk, audit rows waiting in Kafka), so the process stays in rotation.
+DEGRADABLE = {"redis": "in-memory rate-limit buckets", "kafka": "durable disk spool", "clickhouse": "audit lag"}
+
+
 @router.get("/ready")
 async def ready(request: Request) -> JsonResponse:
+    """200 "ready" when all is up; 200 "degraded" when only components with a fallback are down (each says
+    which fallback carries it); 503 "unavailable" when PostgreSQL is down."""
     resources: Resources = request.app.state.resources
     components = await check_components(resources)
-    ok = all(c["status"] == "up" for c in components.values())
-    return JsonResponse(
-        {"status": "ready" if ok else "degraded", "components": components}, status_code=200 if ok else 503
-    )
+    check = getattr(request.app.state, "check", None)
+    if check is not None:
+        components["redis"]["rate_limit_fallback_active"] = check.limiter.fallback_active
+        components["kafka"]["spool_depth"] = check.publisher.spool.depth
+    down = [name for name, c in components.items() if c["status"] != "up"]
+    for name in down:
+        if name in DEGRADABLE:
+            components[name]["fallback"] = DEGRADABLE[name]
+    if any(name not in DEGRADABLE for name in down):
+        status, code = "unavailable", 503
+    elif down:
+        status, code = "degraded", 200
+    else:
+        status, code = "ready", 200
+    return JsonResponse({"status": status, "components": components}, status_code=code)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(request: Request) -> Response:
+    resources: Resources = request.app.state.resources
+    if resources.pool is not None:
+        size = resources.pool.get_size()
+        metrics.DB_POOL_SIZE.set(size)
+        metrics.DB_POOL_IN_USE.set(size - resources.pool.get_idle_size())
+    check = getattr(request.app.state, "check", None)
+    if check is not None:
+        metrics.SPOOL_DEPTH.set(check.publisher.spool.depth)
+        metrics.RATE_FALLBACK.set(1 if check.limiter.fallback_active else 0)
+    body, content_type = metrics.render_metrics()
+    return Response(body, media_type=content_type)

@@ -5,16 +5,15 @@ A plain ASGI middleware (not BaseHTTPMiddleware) so the check path pays one dict
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import secrets
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger("ingress")
+from infra.logs import customer_id_var, request_id_var
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+log = logging.getLogger("ingress")
 
 
 def new_request_id() -> str:
@@ -36,6 +35,7 @@ class RequestIdMiddleware:
         request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        customer_token = customer_id_var.set("")
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -79,3 +79,4 @@ class RequestIdMiddleware:
             await send_with_id({"type": "http.response.body", "body": body})
         finally:
             request_id_var.reset(token)
+            customer_id_var.reset(customer_token)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +25,7 @@ from infra.postgres import build_postgres_pool
 from ingress.app import create_app
 from ingress.keys import generate_key, hash_key
 from ingress.settings import IngressSettings
+from tests.processes import free_port
 from tests.services import Endpoints, test_endpoints
 
 
@@ -163,3 +169,89 @@ async def admin_key(pg_pool: asyncpg.Pool) -> str:
 @pytest.fixture
 async def customer(pg_pool: asyncpg.Pool) -> SeededCustomer:
     return await insert_customer(pg_pool)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def server_env(settings: IngressSettings, **overrides: str) -> dict[str, str]:
+    """Environment for a real ingress process pointed at the test run's services."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "KAFKA_", "CLICKHOUSE_"))}
+    env.update(
+        {
+            "ENVIRONMENT": "test",
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "DECISIONS_TOPIC": settings.decisions_topic,
+            "ALERTS_TOPIC": settings.alerts_topic,
+            "DLQ_TOPIC": settings.dlq_topic,
+            "SIGNALS_TOPIC": settings.signals_topic,
+            "BCRYPT_ROUNDS": "4",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+@contextmanager
+def run_server(settings: IngressSettings, state: Path, **overrides: str) -> Iterator[LiveServer]:
+    port = free_port()
+    state.mkdir(parents=True, exist_ok=True)
+    env = server_env(
+        settings,
+        API_PORT=str(port),
+        GOVERNANCE_STATE_DIR=str(state),
+        CLICKHOUSE_URL=f"chdb://{state / 'clickhouse'}",
+        **overrides,
+    )
+    log_path = state / "ingress.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingress"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    url = f"http://127.0.0.1:{port}"
+    server = LiveServer(url, env, proc, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"ingress exited: {server.log()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"ingress did not start: {server.log()[-3000:]}")
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    settings: IngressSettings, migrated: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One real ingress process (uvicorn) for end-to-end tests over HTTP."""
+    with run_server(settings, tmp_path_factory.mktemp("live-server")) as server:
+        yield server

@@ -26,19 +26,32 @@ async def test_ready_reports_all_four_components_up(client: httpx.AsyncClient) -
         assert component["latency_ms"] >= 0
 
 
-async def test_ready_is_503_naming_the_component_that_is_down(
-    settings: IngressSettings, migrated: str, clickhouse: Client
-) -> None:
-    broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    app = create_app(broken)
+async def _ready_with(settings: IngressSettings, **changes: str) -> httpx.Response:
+    app = create_app(settings.model_copy(update=changes))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            response = await http.get("/ready")
+            return await http.get("/ready")
+
+
+async def test_ready_is_degraded_naming_the_fallback_when_redis_is_down(
+    settings: IngressSettings, migrated: str, clickhouse: Client
+) -> None:
+    response = await _ready_with(settings, redis_url="redis://127.0.0.1:1/0")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "degraded"
+    assert body["components"]["redis"]["status"] == "down"
+    assert body["components"]["redis"]["fallback"] == "in-memory rate-limit buckets"
+    assert body["components"]["postgres"]["status"] == "up"
+
+
+async def test_ready_is_503_when_postgres_is_down(settings: IngressSettings, clickhouse: Client) -> None:
+    response = await _ready_with(settings, database_url="postgresql://governance:governance@127.0.0.1:1/x")
     body = response.json()
     assert response.status_code == 503
-    assert body["components"]["redis"]["status"] == "down"
-    assert body["components"]["postgres"]["status"] == "up"
+    assert body["status"] == "unavailable"
+    assert body["components"]["postgres"]["status"] == "down"
 
 
 async def test_unknown_route_is_json_with_request_id(client: httpx.AsyncClient) -> None:

@@ -51,7 +51,8 @@ def _pid(app: App) -> int | None:
 def _ready(timeout: float = 2.0) -> tuple[bool, str]:
     try:
         with urllib.request.urlopen(f"{API}/ready", timeout=timeout) as resp:  # noqa: S310 - loopback URL
-            return resp.status == 200, resp.read().decode()
+            body = resp.read().decode()
+            return resp.status == 200 and json.loads(body)["status"] == "ready", body
     except urllib.error.HTTPError as exc:
         return False, exc.read().decode(errors="replace")
     except OSError as exc:

@@ -9,9 +9,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from infra.logs import customer_id_var
 from ingress.auth.verifier import AuthFailure, AuthUnavailable, Principal
 from ingress.errors import ApiError
 from ingress.keys import PREFIXES, MalformedKey, parse_key
+from ingress.metrics import AUTH_FAILURES
 
 
 def _unauthorized(exc: AuthFailure) -> ApiError:
@@ -30,10 +32,12 @@ async def require_customer(request: Request) -> Principal:
         principal: Principal = await auth.customers.verify(request.headers.get("authorization"), "live")
     except AuthFailure as exc:
         request.state.auth_failure = exc.reason
+        AUTH_FAILURES.labels(exc.reason).inc()
         raise _unauthorized(exc) from None
     except AuthUnavailable:
         raise _unavailable() from None
     request.state.principal = principal
+    customer_id_var.set(str(principal.customer_id))
     return principal
 
 
@@ -52,6 +56,7 @@ async def require_admin(request: Request) -> Principal:
     try:
         principal: Principal = await auth.admins.verify(header or None, "admin")
     except AuthFailure as exc:
+        AUTH_FAILURES.labels(exc.reason).inc()
         raise _unauthorized(exc) from None
     except AuthUnavailable:
         raise _unavailable() from None

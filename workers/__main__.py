@@ -1,0 +1,58 @@
+"""Run the background workers: ``python -m workers``.
+
+Today: the spool relay, which drains decision events spooled by any ingress process on this host (including
+one that crashed) into Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from infra.kafka import build_kafka_broker
+from infra.logs import configure_logging
+from infra.spool import DiskSpool
+from workers.settings import WorkersSettings
+from workers.spool_relay import SpoolRelay
+
+log = logging.getLogger("workers")
+
+
+async def run(settings: WorkersSettings) -> None:
+    broker = build_kafka_broker(settings.kafka_bootstrap_servers, client_id="governance-workers")
+    connected = False
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    relay = SpoolRelay(DiskSpool(settings.spool_dir), lambda: broker if connected else None,
+                       interval_s=settings.relay_interval_s)
+    relay.start()
+    while not stop.is_set():
+        if not connected:
+            try:
+                await asyncio.wait_for(broker.start(), timeout=10)
+                connected = True
+                log.info("workers connected to Kafka")
+            except Exception as exc:  # noqa: BLE001 - keep retrying; the relay waits
+                log.warning("Kafka unavailable: %s", type(exc).__name__)
+                with contextlib.suppress(Exception):
+                    await broker.stop()
+                broker = build_kafka_broker(settings.kafka_bootstrap_servers, client_id="governance-workers")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=2)
+    await relay.stop()
+    if connected:
+        await broker.stop()
+
+
+def main() -> None:
+    settings = WorkersSettings()
+    configure_logging("workers", settings.log_level)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()
