@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from ingress import health
+from infra.spool import DiskSpool
+from ingress import admin, check, health
 from ingress.auth.service import AuthService
+from ingress.body_limit import BodyLimitMiddleware
 from ingress.changes import ChangeListener
+from ingress.check import CheckServices
+from ingress.customer_config import CustomerConfigCache
 from ingress.errors import install_error_handlers
+from ingress.http_metrics import HttpMetricsMiddleware
+from ingress.publisher import DecisionPublisher
+from ingress.ratelimit import Limit, RateLimiter
 from ingress.request_context import RequestIdMiddleware
 from ingress.resources import Resources
 from ingress.responses import JsonResponse
 from ingress.settings import IngressSettings
+from workers.spool_relay import SpoolRelay
+
+
+def build_check_services(settings: IngressSettings, resources: Resources) -> CheckServices:
+    config = CustomerConfigCache(
+        resources.postgres,
+        {
+            "free": Limit(settings.rate_limit_free_capacity, settings.rate_limit_free_window_s),
+            "pro": Limit(settings.rate_limit_pro_capacity, settings.rate_limit_pro_window_s),
+        },
+        ttl_s=settings.customer_config_ttl_s,
+    )
+    publisher = DecisionPublisher(
+        lambda: resources.broker if resources.broker_connected else None,
+        DiskSpool(settings.spool_dir, max_events=settings.spool_max_events),
+        topic=settings.decisions_topic,
+        ack_timeout_s=settings.publish_ack_timeout_s,
+    )
+    limiter = RateLimiter(
+        resources.redis, timeout_s=settings.rate_limit_redis_timeout_s, open_s=settings.rate_limit_breaker_open_s
+    )
+    return CheckServices(config=config, limiter=limiter, publisher=publisher)
 
 
 def create_app(settings: IngressSettings | None = None) -> FastAPI:
@@ -26,14 +56,23 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         app.state.resources = resources
         auth = AuthService(resources.postgres, ttl_s=settings.key_cache_ttl_s)
         app.state.auth = auth
+        services = build_check_services(settings, resources)
+        app.state.check = services
         changes = ChangeListener(settings.database_url)
         changes.subscribe(auth.on_change)
+        changes.subscribe(services.config.on_change)
         app.state.changes = changes
+        relay = SpoolRelay(services.publisher.spool, lambda: resources.broker if resources.broker_connected else None)
+        app.state.spool_relay = relay
         changes.start()
         auth.start()
+        relay.start()
+        reconnect = asyncio.create_task(resources.keep_broker_connected(), name="kafka-reconnect")
         try:
             yield
         finally:
+            reconnect.cancel()
+            await relay.stop()
             await auth.stop()
             await changes.stop()
             await resources.close()
@@ -47,5 +86,10 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(check.router)
+    app.include_router(admin.router)
+    # Outermost last: request id → metrics → body limit → routes.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
