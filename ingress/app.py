@@ -23,6 +23,7 @@ from ingress.request_context import RequestIdMiddleware
 from ingress.resources import Resources
 from ingress.responses import JsonResponse
 from ingress.settings import IngressSettings
+from ingress.signals import SignalRecorder
 from workers.spool_relay import SpoolRelay
 
 
@@ -44,7 +45,10 @@ def build_check_services(settings: IngressSettings, resources: Resources) -> Che
     limiter = RateLimiter(
         resources.redis, timeout_s=settings.rate_limit_redis_timeout_s, open_s=settings.rate_limit_breaker_open_s
     )
-    return CheckServices(config=config, limiter=limiter, publisher=publisher)
+    signals = SignalRecorder(
+        lambda: resources.broker if resources.broker_connected else None, topic=settings.signals_topic
+    )
+    return CheckServices(config=config, limiter=limiter, publisher=publisher, signals=signals)
 
 
 def create_app(settings: IngressSettings | None = None) -> FastAPI:
@@ -58,6 +62,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         app.state.auth = auth
         services = build_check_services(settings, resources)
         app.state.check = services
+        app.state.signals = services.signals
         changes = ChangeListener(settings.database_url)
         changes.subscribe(auth.on_change)
         changes.subscribe(services.config.on_change)
@@ -67,11 +72,13 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         changes.start()
         auth.start()
         relay.start()
+        services.signals.start()
         reconnect = asyncio.create_task(resources.keep_broker_connected(), name="kafka-reconnect")
         try:
             yield
         finally:
             reconnect.cancel()
+            await services.signals.stop()
             await relay.stop()
             await auth.stop()
             await changes.stop()

@@ -5,6 +5,8 @@ The body is counted as it arrives, so an oversized chunked upload is cut off at 
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,6 +15,27 @@ from ingress.request_context import current_request_id
 
 class BodyTooLarge(Exception):
     pass
+
+
+DRAIN_MAX_BYTES = 16 * 1024 * 1024
+DRAIN_MAX_SECONDS = 5.0
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and discard the rest of an oversized body (bounded), so the client can read our 413 instead of
+    seeing its upload cut off; memory stays flat since nothing is kept."""
+    drained = 0
+    try:
+        async with asyncio.timeout(DRAIN_MAX_SECONDS):
+            while drained < DRAIN_MAX_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return
 
 
 class BodyLimitMiddleware:
@@ -52,6 +75,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     announced = -1
                 if announced > self.max_bytes:
+                    await _drain(receive)
                     await self._reject(send)
                     return
         received = 0
@@ -76,4 +100,5 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
+                await _drain(receive)
                 await self._reject(send)

@@ -25,6 +25,7 @@ from ingress.publisher import DecisionPublisher, PublishUnavailable
 from ingress.ratelimit import RateDecision, RateLimiter
 from ingress.request_context import current_request_id
 from ingress.responses import JsonResponse
+from ingress.signals import SignalRecorder
 from schemas.check import CheckRequest, CheckResponse
 from schemas.decision_event import DecisionEvent
 
@@ -38,6 +39,7 @@ class CheckServices:
     config: CustomerConfigCache
     limiter: RateLimiter
     publisher: DecisionPublisher
+    signals: SignalRecorder
 
 
 def _services(request: Request) -> CheckServices:
@@ -129,6 +131,7 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
     metrics.RATE_FALLBACK.set(1 if services.limiter.fallback_active else 0)
     if not rate.allowed:
         metrics.RATE_LIMITED.labels(config.name, principal.key_id).inc()
+        services.signals.record("rate_limited", customer_id=str(principal.customer_id), key_id=principal.key_id)
         request.state.rate_limited = True
         raise ApiError(
             429,

@@ -5,6 +5,7 @@ The tenant always comes from the authenticated key, never from the request body.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,6 +15,17 @@ from ingress.auth.verifier import AuthFailure, AuthUnavailable, Principal
 from ingress.errors import ApiError
 from ingress.keys import PREFIXES, MalformedKey, parse_key
 from ingress.metrics import AUTH_FAILURES
+
+
+def _record_failure(request: Request, exc: AuthFailure) -> None:
+    signals = getattr(request.app.state, "signals", None)
+    if signals is None:
+        return
+    key_id = None
+    _, _, presented = (request.headers.get("authorization") or "").partition(" ")
+    with contextlib.suppress(MalformedKey):
+        key_id = parse_key(presented.strip()).key_id
+    signals.record("auth_failure", key_id=key_id, reason=exc.reason)
 
 
 def _unauthorized(exc: AuthFailure) -> ApiError:
@@ -33,6 +45,7 @@ async def require_customer(request: Request) -> Principal:
     except AuthFailure as exc:
         request.state.auth_failure = exc.reason
         AUTH_FAILURES.labels(exc.reason).inc()
+        _record_failure(request, exc)
         raise _unauthorized(exc) from None
     except AuthUnavailable:
         raise _unavailable() from None
