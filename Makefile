@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up down logs test lint typecheck fmt install services bench status clean
+.PHONY: up down logs test lint typecheck fmt install services tools bench status clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(STAMP)
 
 services: install
 	$(PYTHON) infra/local/stack.py up
+
+tools:
+	$(PYTHON) infra/local/stack.py tools
 
 up: services
 	$(BIN)/python -m infra.migrate
@@ -44,7 +47,7 @@ fmt: install
 	$(BIN)/ruff format ingress consumers workers schemas infra tests
 	$(BIN)/ruff check --fix .
 
-test: services lint typecheck
+test: services tools lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean: down

@@ -36,6 +36,7 @@ class App:
 
 APPS: list[App] = [
     App("ingress", "ingress", f"{API}/docs"),
+    App("workers", "workers"),
 ]
 
 

@@ -6,7 +6,7 @@ idempotent: a service whose process is alive and healthy is left alone. When a s
 message names it, its address and its log file, everything this invocation started is stopped again, and the
 exit status is non-zero.
 
-Usage: python3 infra/local/stack.py up [postgres redis kafka] | down | status | install
+Usage: python3 infra/local/stack.py up [postgres redis kafka] | down | status | tools [promtool chromium wrk]
 """
 
 from __future__ import annotations
@@ -504,7 +504,31 @@ def status(names: list[str]) -> int:
     return code
 
 
+# Tools the test suite and benchmarks use, by the binary that proves each is there.
+TOOLS: dict[str, str] = {
+    "promtool": "prometheus",  # checks the Prometheus rules and scrape config
+    "chromium": "chromium",  # dashboard browser tests (driven by Playwright, no browser download)
+    "wrk": "wrk",  # HTTP load generator for benchmarks
+}
+
+
+def tools(names: list[str]) -> int:
+    wanted = names or list(TOOLS)
+    missing = [TOOLS[n] for n in wanted if n in TOOLS and shutil.which(n) is None]
+    if missing:
+        try:
+            _apt_install(*missing)
+        except StackError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    for name in wanted:
+        print(f"{name:<10} {shutil.which(name) or 'missing'}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "tools":
+        return tools(argv[1:])
     if not argv or argv[0] not in {"up", "down", "status", "stop", "start"}:
         print(__doc__, file=sys.stderr)
         return 2
