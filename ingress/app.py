@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from infra.receipt_keys import ReceiptKeyring
 from infra.spool import DiskSpool
-from ingress import admin, check, health
+from ingress import admin, check, health, receipts
+from ingress.analytics import analytics_router, start_audit, stop_audit
 from ingress.auth.service import AuthService
 from ingress.body_limit import BodyLimitMiddleware
 from ingress.changes import ChangeListener
@@ -19,6 +21,7 @@ from ingress.errors import install_error_handlers
 from ingress.http_metrics import HttpMetricsMiddleware
 from ingress.publisher import DecisionPublisher
 from ingress.ratelimit import Limit, RateLimiter
+from ingress.receipts import ReceiptSigner
 from ingress.request_context import RequestIdMiddleware
 from ingress.resources import Resources
 from ingress.responses import JsonResponse
@@ -48,7 +51,8 @@ def build_check_services(settings: IngressSettings, resources: Resources) -> Che
     signals = SignalRecorder(
         lambda: resources.broker if resources.broker_connected else None, topic=settings.signals_topic
     )
-    return CheckServices(config=config, limiter=limiter, publisher=publisher, signals=signals)
+    receipts = ReceiptSigner(ReceiptKeyring(settings.receipt_keys_dir, settings.receipt_signing_key))
+    return CheckServices(config=config, limiter=limiter, publisher=publisher, signals=signals, receipts=receipts)
 
 
 def create_app(settings: IngressSettings | None = None) -> FastAPI:
@@ -63,6 +67,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         services = build_check_services(settings, resources)
         app.state.check = services
         app.state.signals = services.signals
+        app.state.receipts = services.receipts
         changes = ChangeListener(settings.database_url)
         changes.subscribe(auth.on_change)
         changes.subscribe(services.config.on_change)
@@ -74,9 +79,16 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         relay.start()
         services.signals.start()
         reconnect = asyncio.create_task(resources.keep_broker_connected(), name="kafka-reconnect")
+        # --- audit pipeline (ingress/analytics/lifecycle.py): migrate the embedded ClickHouse; run the writer here
+        # when this process owns it (AUDIT_IN_PROCESS=auto|true) ---
+        app.state.audit_writer = await start_audit(settings, resources)
+        # --- end audit pipeline ---
         try:
             yield
         finally:
+            # --- audit pipeline: flush, commit, leave the group ---
+            await stop_audit(app.state.audit_writer)
+            # --- end audit pipeline ---
             reconnect.cancel()
             await services.signals.stop()
             await relay.stop()
@@ -94,7 +106,9 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(check.router)
+    app.include_router(receipts.router)
     app.include_router(admin.router)
+    app.include_router(analytics_router)
     # Outermost last: request id → metrics → body limit → routes.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware)

@@ -23,11 +23,13 @@ from ingress.engine import Decision, decide
 from ingress.errors import ApiError, validation_error
 from ingress.publisher import DecisionPublisher, PublishUnavailable
 from ingress.ratelimit import RateDecision, RateLimiter
+from ingress.receipts import ReceiptSigner, format_instant
 from ingress.request_context import current_request_id
 from ingress.responses import JsonResponse
 from ingress.signals import SignalRecorder
 from schemas.check import CheckRequest, CheckResponse
 from schemas.decision_event import DecisionEvent
+from schemas.receipt import ReceiptBody, request_digest
 
 router = APIRouter(tags=["check"])
 
@@ -40,6 +42,7 @@ class CheckServices:
     limiter: RateLimiter
     publisher: DecisionPublisher
     signals: SignalRecorder
+    receipts: ReceiptSigner
 
 
 def _services(request: Request) -> CheckServices:
@@ -59,7 +62,7 @@ async def _customer_config(services: CheckServices, customer_id: uuid.UUID) -> C
         ) from None
 
 
-async def _parse(request: Request, rate: RateDecision) -> CheckRequest:
+async def _parse(request: Request, rate: RateDecision) -> tuple[Any, CheckRequest]:
     raw = await request.body()
     try:
         payload: Any = orjson.loads(raw)
@@ -72,7 +75,7 @@ async def _parse(request: Request, rate: RateDecision) -> CheckRequest:
             details=[{"field": "body", "message": "invalid JSON"}],
         ) from None
     try:
-        return CheckRequest.model_validate(payload)
+        return payload, CheckRequest.model_validate(payload)
     except ValidationError as exc:
         raise validation_error(exc.errors(include_url=False, include_input=False), rate.headers()) from None
 
@@ -85,9 +88,25 @@ def build_event(
     decision: Decision,
     decided_at: datetime,
     latency_ms: float,
+    payload: Any,
+    signer: ReceiptSigner,
 ) -> DecisionEvent:
+    event_id = uuid.uuid4()
+    digest = request_digest(payload)
+    receipt = signer.sign(
+        ReceiptBody(
+            event_id=str(event_id),
+            request_id=request_id,
+            customer_id=str(customer_id),
+            decided_at=format_instant(decided_at),
+            allowed=decision.allowed,
+            risk_score=decision.risk_score,
+            policy_versions=sorted(f"{p.policy_id}:{p.version}" for p in decision.policies),
+            request_digest=digest,
+        )
+    )
     return DecisionEvent(
-        event_id=uuid.uuid4(),
+        event_id=event_id,
         request_id=request_id,
         customer_id=customer_id,
         key_id=key_id,
@@ -103,6 +122,8 @@ def build_event(
         personal_data=list(decision.personal_data),
         shadow=list(decision.shadow),
         latency_ms=latency_ms,
+        request_digest=digest,
+        receipt=receipt,
     )
 
 
@@ -140,7 +161,7 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
             f"retry after {rate.retry_after_s} s",
             headers=rate.headers(),
         )
-    body = await _parse(request, rate)
+    payload, body = await _parse(request, rate)
     decision = decide(body, config.policies)
     request_id = current_request_id()
     event = build_event(
@@ -150,6 +171,8 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
         decision=decision,
         decided_at=datetime.now(UTC),
         latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        payload=payload,
+        signer=services.receipts,
     )
     publish_started = time.perf_counter()
     try:
@@ -180,5 +203,6 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
         "event_id": str(event.event_id),
         "factors": [f.model_dump() for f in decision.factors],
         "violations": [v.model_dump() for v in decision.violations],
+        "receipt": event.receipt.model_dump() if event.receipt else None,
     }
     return JsonResponse(content, headers=rate.headers())

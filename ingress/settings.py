@@ -26,8 +26,16 @@ class IngressSettings(CommonSettings):
     spool_max_events: int = Field(100_000, alias="SPOOL_MAX_EVENTS", gt=0)
     spool_dir_override: str = Field("", alias="SPOOL_DIR")
     max_body_bytes: int = Field(1024 * 1024, alias="MAX_BODY_BYTES", gt=0)
+    receipt_keys_dir_override: str = Field("", alias="RECEIPT_KEYS_DIR")
+    receipt_signing_key: str = Field("", alias="RECEIPT_SIGNING_KEY", repr=False)
     ready_timeout_s: float = Field(1.0, alias="READY_TIMEOUT_S", gt=0)
 
     @property
     def spool_dir(self) -> Path:
         return Path(self.spool_dir_override) if self.spool_dir_override else self.state_dir / "spool" / "decisions"
+
+    @property
+    def receipt_keys_dir(self) -> Path:
+        return (
+            Path(self.receipt_keys_dir_override) if self.receipt_keys_dir_override else self.state_dir / "receipt-keys"
+        )

@@ -12,6 +12,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.receipt import Receipt
+
 EVENT_TYPE: Literal["decision"] = "decision"
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -102,6 +104,8 @@ class DecisionEvent(BaseModel):
     personal_data: list[PersonalDataFinding] = Field(default_factory=list)
     shadow: list[ShadowOutcome] = Field(default_factory=list)
     latency_ms: float = Field(ge=0)
+    request_digest: str = ""
+    receipt: Receipt | None = None
 
     @property
     def decision(self) -> Literal["allow", "block"]:
