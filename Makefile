@@ -23,6 +23,7 @@ tools:
 
 up: services
 	$(BIN)/python -m infra.migrate
+	$(BIN)/govern admin bootstrap --file .state/admin-key
 	$(BIN)/python infra/local/apps.py up
 
 down:

@@ -6,6 +6,7 @@ when the producer retries after a lost acknowledgement.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -18,5 +19,7 @@ def build_kafka_broker(bootstrap_servers: str, *, client_id: str = "governance",
         enable_idempotence=True,
         acks="all",
         request_timeout_ms=kwargs.pop("request_timeout_ms", 5000),
+        # a plain logger, so FastStream's service messages go through our JSON log handler
+        logger=kwargs.pop("logger", logging.getLogger("faststream.kafka")),
         **kwargs,
     )

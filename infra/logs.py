@@ -56,7 +56,9 @@ def configure_logging(role: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    import faststream  # noqa: F401 - creates its own stdout/stderr loggers at import; they are rerouted below
+
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "faststream.access.kafka"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True

@@ -38,6 +38,7 @@ class CommonSettings(BaseSettings):
     alerts_topic: str = Field(topics.ALERTS, alias="ALERTS_TOPIC")
     dlq_topic: str = Field(topics.DECISIONS_DLQ, alias="DLQ_TOPIC")
     signals_topic: str = Field(topics.SIGNALS, alias="SIGNALS_TOPIC")
+    metrics_host: str = Field("127.0.0.1", alias="METRICS_HOST")
     sentry_dsn: str = Field("", alias="SENTRY_DSN")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
 

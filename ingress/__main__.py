@@ -5,12 +5,14 @@ from __future__ import annotations
 import uvicorn
 
 from infra.logs import configure_logging
+from infra.sentry import init_sentry
 from ingress.settings import IngressSettings
 
 
 def main() -> None:
     settings = IngressSettings()
     configure_logging("ingress", settings.log_level)
+    init_sentry("ingress", settings)
     uvicorn.run(
         "ingress.app:create_app",
         factory=True,

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from infra.receipt_keys import ReceiptKeyring
+from infra.sentry import init_sentry
 from infra.spool import DiskSpool
 from ingress import admin, check, health, receipts
 from ingress.analytics import analytics_router, start_audit, stop_audit
@@ -57,6 +58,7 @@ def build_check_services(settings: IngressSettings, resources: Resources) -> Che
 
 def create_app(settings: IngressSettings | None = None) -> FastAPI:
     settings = settings or IngressSettings()
+    init_sentry("ingress", settings)  # here, not only in __main__: every uvicorn worker process builds the app
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -69,3 +69,27 @@ async def test_check_response_carries_a_receipt_that_verifies(live_server: LiveS
     # the customer can recompute the digest of what it sent
     assert receipt.signed.request_digest == request_digest(GUIDE_STEP4)
     assert any(k["active"] for k in published)
+
+
+def test_cli_verifies_and_rejects(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ingress.cli import app
+
+    keyring = ReceiptKeyring(tmp_path / "keys")
+    receipt = ReceiptSigner(keyring).sign(_body())
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"allowed": True, "receipt": receipt.model_dump()}))
+    tampered = tmp_path / "bad.json"
+    tampered.write_text(
+        receipt.model_copy(update={"signed": receipt.signed.model_copy(update={"allowed": False})}).model_dump_json()
+    )
+    runner = CliRunner()
+    ok = runner.invoke(app, ["receipts", "verify", str(good), "--keys-dir", str(tmp_path / "keys")])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("valid")
+    bad = runner.invoke(app, ["receipts", "verify", str(tampered), "--keys-dir", str(tmp_path / "keys")])
+    assert bad.exit_code == 1
+    assert "INVALID" in bad.output

@@ -13,6 +13,8 @@ import signal
 
 from infra.kafka import build_kafka_broker
 from infra.logs import configure_logging
+from infra.pipeline_metrics import WORKERS_METRICS_PORT, start_metrics_server
+from infra.sentry import init_sentry
 from infra.spool import DiskSpool
 from workers.settings import WorkersSettings
 from workers.spool_relay import SpoolRelay
@@ -27,8 +29,9 @@ async def run(settings: WorkersSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    relay = SpoolRelay(DiskSpool(settings.spool_dir), lambda: broker if connected else None,
-                       interval_s=settings.relay_interval_s)
+    relay = SpoolRelay(
+        DiskSpool(settings.spool_dir), lambda: broker if connected else None, interval_s=settings.relay_interval_s
+    )
     relay.start()
     while not stop.is_set():
         if not connected:
@@ -51,6 +54,8 @@ async def run(settings: WorkersSettings) -> None:
 def main() -> None:
     settings = WorkersSettings()
     configure_logging("workers", settings.log_level)
+    init_sentry("workers", settings)
+    start_metrics_server(WORKERS_METRICS_PORT, addr=settings.metrics_host)
     asyncio.run(run(settings))
 
 
