@@ -196,6 +196,8 @@ def server_env(settings: IngressSettings, **overrides: str) -> dict[str, str]:
             "DLQ_TOPIC": settings.dlq_topic,
             "SIGNALS_TOPIC": settings.signals_topic,
             "BCRYPT_ROUNDS": "4",
+            # each server process reads the decisions with an audit consumer group of its own
+            "AUDIT_GROUP_ID": f"governance-audit-{uuid.uuid4().hex[:8]}",
             "LOG_LEVEL": "WARNING",
         }
     )

@@ -1,0 +1,472 @@
+"""The audit writer: ``governance.decisions.v1`` → ClickHouse ``decisions``, once.
+
+A short pipeline (arroyo style): decode → transform (pure, ``transform.py``) → batch by size or time → write →
+commit. Three kinds of failure, three answers:
+
+* an invalid record is dead-lettered (``governance.decisions.dlq``, explaining itself) and committed with its batch;
+  more than ``AUDIT_DLQ_LIMIT`` of the last ``AUDIT_DLQ_WINDOW`` invalid → the writer stops instead of draining the
+  topic into the DLQ;
+* ClickHouse (or the DLQ producer) failing → back off, capped, and retry the same batch; nothing is committed, and
+  the consumer stops fetching meanwhile (back-pressure);
+* anything else is a bug → stop without committing; a restart consumes again from the last commit.
+
+Offsets are committed explicitly, per partition, only after the batch is in ClickHouse (FastStream
+``AckPolicy.MANUAL``; its default acks before processing, and ``ACK`` commits even after the handler raised).
+Redelivery cannot duplicate: a batch repeated with the same records carries the same insert deduplication token,
+and before inserting, rows whose event_id is already stored are dropped (a redelivered batch can have other
+boundaries after a crash or rebalance). ``ReplacingMergeTree(event_id)`` plus ``FINAL`` reads is the last layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from clickhouse_connect.driver.client import Client
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage
+from faststream.kafka.message import FAKE_CONSUMER
+from faststream.message import StreamMessage
+
+from consumers.audit.spec import declare_contract
+from consumers.audit.store import RETRYABLE_ERRORS, DecisionStore
+from consumers.audit.transform import (
+    Accepted,
+    DlqLimit,
+    Origin,
+    Rejected,
+    classify,
+    dead_letter,
+    decision_row,
+    deduplication_token,
+)
+from consumers.settings import AuditSettings
+from infra.kafka import build_kafka_broker
+
+log = logging.getLogger("consumers.audit")
+
+
+class WriterState(StrEnum):
+    IDLE = "idle"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class DlqLimitExceeded(RuntimeError):
+    """Too many invalid records in a row: the upstream is broken, not unlucky."""
+
+
+class _Abandoned(Exception):
+    """A flush gave up (the writer is stopping, or a one-shot flush failed); nothing was committed."""
+
+
+@dataclass
+class AuditStats:
+    """Counters for the metrics work; plain attributes, updated in place."""
+
+    messages_consumed: int = 0
+    rows_written: int = 0
+    batches_written: int = 0
+    duplicates_skipped: int = 0
+    dlq_count: int = 0
+    insert_failures: int = 0
+    dlq_publish_failures: int = 0
+    commit_failures: int = 0
+    last_insert_latency_s: float = 0.0
+    insert_latency_s_total: float = 0.0
+    last_batch_size: int = 0
+    last_flush_at: float | None = None  # wall clock (time.time())
+    # next offset to read, per "topic:partition", as last committed by this writer
+    last_committed: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    started_at: float | None = None  # loop time of the first record
+
+    def __len__(self) -> int:
+        return len(self.accepted) + len(self.rejected)
+
+
+def _tp_label(tp: TopicPartition) -> str:
+    return f"{tp.topic}:{tp.partition}"
+
+
+class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, writer: AuditWriter) -> None:
+        self._writer = writer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._writer._on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("audit writer assigned %s", sorted(_tp_label(tp) for tp in assigned))
+
+
+async def _parse_records(records: tuple[ConsumerRecord[Any, Any], ...], _original: Any) -> StreamMessage[Any]:
+    # FastStream's own parser decodes headers strictly and its decoder parses JSON before our handler runs: one
+    # poison record would fail the whole batch outside our control. Hand the raw records through untouched.
+    first = records[0]
+    return KafkaMessage(
+        body=b"",
+        headers={},
+        raw_message=records,
+        message_id=f"{first.topic}:{first.partition}:{first.offset}",
+        consumer=FAKE_CONSUMER,  # never acked through the message: offsets are committed explicitly
+    )
+
+
+async def _decode_nothing(_message: StreamMessage[Any], _original: Any) -> None:
+    return None
+
+
+class AuditWriter:
+    """Consumes decisions in its own group and writes them to ClickHouse in batches; see the module docstring."""
+
+    def __init__(self, settings: AuditSettings, client: Client, *, client_id: str = "governance-audit") -> None:
+        self.settings = settings
+        self.group_id = settings.audit_group_id
+        self.store = DecisionStore(client, settings.clickhouse_database)
+        self.stats = AuditStats()
+        self.state = WriterState.IDLE
+        self.failure: BaseException | None = None
+
+        self.broker = build_kafka_broker(settings.kafka_bootstrap_servers, client_id=client_id, log_level=logging.DEBUG)
+        self._dlq = declare_contract(
+            self.broker, decisions_topic=settings.decisions_topic, dlq_topic=settings.dlq_topic
+        )
+        self._subscriber = self.broker.subscriber(
+            settings.decisions_topic,
+            group_id=self.group_id,
+            batch=True,
+            max_records=settings.audit_batch_size,
+            batch_timeout_ms=200,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            listener=_RebalanceListener(self),
+            parser=_parse_records,
+            decoder=_decode_nothing,
+            include_in_schema=False,  # the channel is documented by declare_contract
+        )
+        self._subscriber(self._handle)
+
+        self._dlq_limit = DlqLimit(settings.audit_dlq_limit, settings.audit_dlq_window)
+        self._batch = _Batch()
+        self._next_offset: dict[TopicPartition, int] = {}
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and start consuming; raises when Kafka cannot be reached."""
+        self.state = WriterState.STARTING
+        try:
+            await self.broker.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+            self.state = WriterState.IDLE
+            raise
+        self.state = WriterState.RUNNING
+        self._spawn(self._flush_when_due())
+        log.info(
+            "audit writer consuming %s as group %s (batches of %d or every %.1f s)",
+            self.settings.decisions_topic,
+            self.group_id,
+            self.settings.audit_batch_size,
+            self.settings.audit_flush_interval_s,
+        )
+
+    def start_in_background(self) -> None:
+        """Start without blocking the caller; retry with backoff until Kafka answers or :meth:`stop` is called."""
+        self._spawn(self._start_with_retries())
+
+    async def _start_with_retries(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            try:
+                await self.start()
+                return
+            except Exception as exc:  # noqa: BLE001 - any start failure is retried; the type is logged
+                attempt += 1
+                log.warning("audit writer could not start (%s); retrying", type(exc).__name__)
+                await self._backoff(attempt)
+
+    async def stop(self) -> None:
+        """Flush what is buffered (one attempt), commit it, leave the group."""
+        if self.state is WriterState.FAILED or self._stopped.is_set():
+            await self._stopped.wait()  # a failure shuts down on its own
+            return
+        if self.state is WriterState.RUNNING:
+            self.state = WriterState.STOPPING
+        self._stopping.set()  # interrupts backoff waits, so the lock comes free
+        async with self._lock:
+            if self.state is WriterState.STOPPING:
+                with contextlib.suppress(_Abandoned):
+                    await self._flush(persistent=False)
+        await self._shutdown()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def _shutdown(self) -> None:
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        if self.state is not WriterState.FAILED:
+            self.state = WriterState.STOPPED
+        self._stopped.set()
+
+    def _halt(self, exc: BaseException) -> None:
+        """Stop consuming without committing anything more (a crash, minus the process exit)."""
+        if self.state is WriterState.FAILED:
+            return
+        self.failure = exc
+        self.state = WriterState.FAILED
+        self._stopping.set()
+        log.critical("audit writer stopped: %s: %s; nothing after the last commit is lost", type(exc).__name__, exc)
+        self._spawn(self._shutdown())
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- observability -----------------------------------------------------------------------------------------
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer | None:
+        return self._subscriber.consumer
+
+    @property
+    def buffered(self) -> int:
+        return len(self._batch)
+
+    def lag(self) -> dict[str, int]:
+        """Records in Kafka not yet committed by this writer, per partition (from the last fetch; cheap)."""
+        consumer = self.consumer
+        if consumer is None:
+            return {}
+        lags = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            done = self.stats.last_committed.get(_tp_label(tp), self._next_offset.get(tp))
+            if highwater is not None and done is not None:
+                lags[_tp_label(tp)] = max(highwater - done, 0)
+        return lags
+
+    # -- consume -----------------------------------------------------------------------------------------------
+
+    async def _handle(self, msg: KafkaMessage) -> None:
+        records: tuple[ConsumerRecord[Any, Any], ...] = msg.raw_message
+        if self.state is not WriterState.RUNNING:
+            return  # stopping or failed: leave them uncommitted
+        try:
+            async with self._lock:
+                await self._take(records)
+        except _Abandoned:
+            return  # stopping mid-retry: the batch stays uncommitted
+        except Exception as exc:  # noqa: BLE001 - a bug or the DLQ limit: stop, commit nothing more
+            self._halt(exc)
+
+    async def _take(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
+        consumer = self.consumer
+        assigned = consumer.assignment() if consumer is not None else set()
+        loop = asyncio.get_running_loop()
+        for record in records:
+            if self.state is not WriterState.RUNNING:
+                return
+            tp = TopicPartition(record.topic, record.partition)
+            # Records fetched before a rebalance reach us after it: the partition is gone or rewound.
+            if tp not in assigned or record.offset < self._next_offset.get(tp, -1):
+                continue
+            if len(self._batch) >= self.settings.audit_batch_size:
+                await self._flush()
+            item = classify(
+                Origin(record.topic, record.partition, record.offset, record.timestamp, record.key),
+                record.value,
+                tuple(record.headers or ()),
+            )
+            self.stats.messages_consumed += 1
+            self._dlq_limit.record(isinstance(item, Rejected))
+            if self._dlq_limit.exceeded:
+                raise DlqLimitExceeded(
+                    f"{self._dlq_limit.invalid_in_window} of the last {self._dlq_limit.window} records on "
+                    f"{record.topic} were invalid (limit {self._dlq_limit.limit}); last: "
+                    f"{record.partition}@{record.offset}: {getattr(item, 'reason', '')}"
+                )
+            if isinstance(item, Accepted):
+                self._batch.accepted.append(item)
+            else:
+                self._batch.rejected.append(item)
+            self._batch.next_offsets[tp] = record.offset + 1
+            self._next_offset[tp] = record.offset + 1
+            if self._batch.started_at is None:
+                self._batch.started_at = loop.time()
+        if len(self._batch) >= self.settings.audit_batch_size:
+            await self._flush()
+
+    async def _flush_when_due(self) -> None:
+        interval = self.settings.audit_flush_interval_s
+        loop = asyncio.get_running_loop()
+        try:
+            while self.state is WriterState.RUNNING:
+                started = self._batch.started_at
+                wait = interval if started is None else started + interval - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(min(wait, interval))
+                    continue
+                async with self._lock:
+                    started = self._batch.started_at
+                    if self.state is WriterState.RUNNING and started is not None and loop.time() >= started + interval:
+                        await self._flush()
+        except _Abandoned:
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug: stop, commit nothing more
+            self._halt(exc)
+
+    async def _on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Write and commit what we hold while the partitions are still ours; what cannot be written now is
+        # dropped here and delivered again (from the last commit) to whoever gets the partitions.
+        log.info("audit writer losing %s", sorted(_tp_label(tp) for tp in revoked))
+        async with self._lock:
+            if self.state in (WriterState.RUNNING, WriterState.STOPPING) and self._batch:
+                try:
+                    await self._flush(persistent=False)
+                except _Abandoned:
+                    log.warning("audit batch not written before rebalance; it will be consumed again")
+                except Exception as exc:  # noqa: BLE001 - a bug: stop, commit nothing more
+                    self._halt(exc)
+            self._batch = _Batch()
+            self._next_offset.clear()
+
+    # -- write and commit --------------------------------------------------------------------------------------
+
+    async def _flush(self, *, persistent: bool = True) -> None:
+        """Write the batch (retrying while ``persistent``), dead-letter its invalid records, then commit."""
+        batch = self._batch
+        if not batch:
+            return
+        await self._write_rows(batch.accepted, persistent=persistent)
+        await self._publish_dead_letters(batch.rejected, persistent=persistent)
+        await self._commit(batch.next_offsets)
+        self._batch = _Batch()
+        self.stats.batches_written += 1
+        self.stats.last_batch_size = len(batch)
+        self.stats.last_flush_at = time.time()
+
+    async def _write_rows(self, accepted: list[Accepted], *, persistent: bool) -> None:
+        unique: dict[Any, Accepted] = {}
+        for item in accepted:
+            unique.setdefault(item.event.event_id, item)
+        self.stats.duplicates_skipped += len(accepted) - len(unique)
+        if not unique:
+            return
+        attempt = 0
+        while True:
+            try:
+                stored = await self.store.existing_event_ids(
+                    [(a.event.event_id, a.event.customer_id, a.event.decided_at) for a in unique.values()]
+                )
+                fresh = [a for a in unique.values() if a.event.event_id not in stored]
+                if fresh:
+                    started = time.perf_counter()
+                    await self.store.insert(
+                        [decision_row(a.event, a.origin) for a in fresh],
+                        deduplication_token(fresh),
+                    )
+                    elapsed = time.perf_counter() - started
+                    self.stats.last_insert_latency_s = elapsed
+                    self.stats.insert_latency_s_total += elapsed
+                self.stats.rows_written += len(fresh)
+                self.stats.duplicates_skipped += len(unique) - len(fresh)
+                return
+            except RETRYABLE_ERRORS as exc:
+                attempt += 1
+                self.stats.insert_failures += 1
+                log.warning(
+                    "ClickHouse insert of %d rows failed (%s, attempt %d); retrying, nothing committed",
+                    len(unique),
+                    type(exc).__name__,
+                    attempt,
+                )
+                if not persistent or self._stopping.is_set():
+                    raise _Abandoned from exc
+                await self._backoff(attempt)
+                if self._stopping.is_set():
+                    raise _Abandoned from exc
+
+    async def _publish_dead_letters(self, rejected: list[Rejected], *, persistent: bool) -> None:
+        for item in rejected:
+            value, headers, key = dead_letter(item, self.group_id)
+            attempt = 0
+            while True:
+                try:
+                    await self._dlq.publish(value, key=key, headers=headers)
+                    break
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    attempt += 1
+                    self.stats.dlq_publish_failures += 1
+                    log.warning("DLQ publish failed (%s, attempt %d); retrying", type(exc).__name__, attempt)
+                    if not persistent or self._stopping.is_set():
+                        raise _Abandoned from exc
+                    await self._backoff(attempt)
+            self.stats.dlq_count += 1
+            log.warning(
+                "dead-lettered %s:%d@%d (%s): %s",
+                item.origin.topic,
+                item.origin.partition,
+                item.origin.offset,
+                item.reason,
+                item.detail,
+            )
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        consumer = self.consumer
+        if consumer is None or not offsets:
+            return
+        try:
+            await consumer.commit(dict(offsets))
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # The rows are stored; whoever owns the partitions now gets them again and skips them as stored.
+            self.stats.commit_failures += 1
+            log.warning("offset commit failed (%s); the batch will be redelivered and deduplicated", exc)
+            return
+        for tp, offset in offsets.items():
+            self.stats.last_committed[_tp_label(tp)] = offset
+
+    async def _backoff(self, attempt: int) -> None:
+        delay = min(
+            self.settings.audit_backoff_initial_s * 2 ** min(attempt - 1, 30),
+            self.settings.audit_backoff_max_s,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+
+async def start_in_process(settings: AuditSettings, client: Client) -> AuditWriter:
+    """Prepare the schema and start a writer in this process without waiting for Kafka (ingress uses this)."""
+    store = DecisionStore(client, settings.clickhouse_database)
+    await store.prepare(settings.audit_retention_days)
+    writer = AuditWriter(settings, client)
+    writer.start_in_background()
+    return writer

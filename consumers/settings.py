@@ -1,0 +1,52 @@
+"""Settings of the consumers deployable (``python -m consumers``) and of the audit writer wherever it runs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from infra.settings import CommonSettings
+
+AUDIT_GROUP_ID = "governance-audit"
+
+
+class AuditSettings(CommonSettings):
+    """How the audit writer batches, retries, dead-letters and retains decisions."""
+
+    audit_group_id: str = Field(AUDIT_GROUP_ID, alias="AUDIT_GROUP_ID", min_length=1)
+    audit_batch_size: int = Field(500, alias="AUDIT_BATCH_SIZE", ge=1, le=100_000)
+    audit_flush_interval_s: float = Field(1.0, alias="AUDIT_FLUSH_INTERVAL_S", gt=0, le=60)
+    audit_retention_days: int = Field(365, alias="AUDIT_RETENTION_DAYS", ge=1, le=36_500)
+    # auto: run the writer inside ingress exactly when ingress owns the embedded ClickHouse (chdb).
+    audit_in_process: Literal["auto", "true", "false"] = Field("auto", alias="AUDIT_IN_PROCESS")
+    # Stop consuming when more than AUDIT_DLQ_LIMIT of the last AUDIT_DLQ_WINDOW messages were dead-lettered.
+    audit_dlq_limit: int = Field(50, alias="AUDIT_DLQ_LIMIT", ge=0)
+    audit_dlq_window: int = Field(100, alias="AUDIT_DLQ_WINDOW", ge=1, le=100_000)
+    audit_backoff_initial_s: float = Field(0.5, alias="AUDIT_BACKOFF_INITIAL_S", gt=0)
+    audit_backoff_max_s: float = Field(30.0, alias="AUDIT_BACKOFF_MAX_S", gt=0)
+
+    @model_validator(mode="after")
+    def _limits_make_sense(self) -> AuditSettings:
+        if self.audit_dlq_limit >= self.audit_dlq_window:
+            raise ValueError("AUDIT_DLQ_LIMIT must be smaller than AUDIT_DLQ_WINDOW, or the limit can never trip")
+        if self.audit_backoff_max_s < self.audit_backoff_initial_s:
+            raise ValueError("AUDIT_BACKOFF_MAX_S must be at least AUDIT_BACKOFF_INITIAL_S")
+        return self
+
+    @property
+    def audit_runs_in_ingress(self) -> bool:
+        """Whether the ingress process should run the writer (and own the audit schema)."""
+        if self.audit_in_process == "auto":
+            return self.clickhouse_embedded
+        return self.audit_in_process == "true"
+
+    @classmethod
+    def derive(cls, common: CommonSettings, **overrides: Any) -> AuditSettings:
+        """Audit settings sharing ``common``'s connections and topics; the ``AUDIT_*`` values come from the
+        environment (or ``overrides``, keyed by environment variable name)."""
+        values: dict[str, Any] = {
+            field.alias or name: getattr(common, name) for name, field in CommonSettings.model_fields.items()
+        }
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,209 @@
+"""Helpers for the audit and analytics tests: decision events, producing them, storing them, waiting.
+
+(A module of helpers, not tests; named so the audit tests own it.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from clickhouse_connect.driver.client import Client
+from fastapi import FastAPI
+
+from consumers.audit.store import DecisionStore, run_query
+from consumers.audit.transform import Accepted, Origin, decision_row, deduplication_token
+from consumers.audit.writer import AuditWriter
+from consumers.settings import AuditSettings
+from ingress.app import create_app
+from ingress.settings import IngressSettings
+from schemas import topics
+from schemas.decision_event import DecisionEvent, Factor, OperationSummary, PersonalDataFinding, PolicyRef, Violation
+
+DATABASE = "governance"
+
+
+def make_event(
+    customer_id: uuid.UUID,
+    *,
+    allowed: bool = True,
+    risk: int = 10,
+    reason: str = "Within policy limits",
+    rules: Sequence[str] = (),
+    decided_at: datetime | None = None,
+    request_id: str | None = None,
+    pii: Sequence[str] = (),
+) -> DecisionEvent:
+    return DecisionEvent(
+        event_id=uuid.uuid4(),
+        request_id=request_id or f"req_{uuid.uuid4().hex[:12]}",
+        customer_id=customer_id,
+        key_id="kid_test",
+        decided_at=decided_at or datetime.now(UTC),
+        allowed=allowed,
+        risk_score=risk,
+        threshold=70,
+        reason=reason,
+        factors=[Factor(name="base", points=risk, detail="test")],
+        violations=[Violation(rule=r, policy_id="pol_1", policy_version=1, detail="d") for r in rules],
+        policies=[PolicyRef(policy_id="pol_1", version=1)],
+        operations=[OperationSummary(index=0, type="llm_call", model="gpt-4", provider="openai", tokens=500)],
+        personal_data=[PersonalDataFinding(category=c, path="context.note") for c in pii],
+        latency_ms=1.5,
+    )
+
+
+DECISION_HEADERS = [
+    (topics.HEADER_EVENT_TYPE, b"decision"),
+    (topics.HEADER_SCHEMA_VERSION, b"1"),
+    (topics.HEADER_CONTENT_TYPE, b"application/json"),
+]
+
+
+async def produce(bootstrap: str, topic: str, records: Iterable[DecisionEvent | bytes]) -> list[tuple[int, int]]:
+    """Publish like ingress does (key = customer_id, the contract headers); raw bytes go as they are.
+
+    Returns (partition, offset) per record: topics have several partitions, spread by key.
+    """
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    offsets = []
+    try:
+        for record in records:
+            if isinstance(record, DecisionEvent):
+                meta = await producer.send_and_wait(
+                    topic,
+                    record.model_dump_json().encode(),
+                    key=str(record.customer_id).encode(),
+                    headers=DECISION_HEADERS,
+                )
+            else:
+                meta = await producer.send_and_wait(topic, record, key=b"poison")
+            offsets.append((meta.partition, meta.offset))
+    finally:
+        await producer.stop()
+    return offsets
+
+
+def store_events(clickhouse: Client, events: Sequence[DecisionEvent], topic: str = "test.direct") -> None:
+    """Insert straight into ClickHouse as the writer would (for read-side tests that need no Kafka)."""
+    accepted = [Accepted(Origin(topic, 0, i), e) for i, e in enumerate(events)]
+    DecisionStore(clickhouse, DATABASE).insert_sync(
+        [decision_row(a.event, a.origin) for a in accepted], deduplication_token(accepted)
+    )
+
+
+def rows(clickhouse: Client, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    return run_query(clickhouse, sql, params)
+
+
+def counts(clickhouse: Client, customer_id: uuid.UUID) -> tuple[int, int, int]:
+    """(raw rows, distinct event ids, decisions in the minute rollup) for one customer."""
+    (total, distinct), *_ = rows(
+        clickhouse,
+        f"SELECT count(), uniqExact(event_id) FROM {DATABASE}.decisions WHERE customer_id = {{c:UUID}}",
+        c=customer_id,
+    )
+    (rolled,), *_ = rows(
+        clickhouse,
+        f"SELECT sum(decisions) FROM {DATABASE}.decisions_per_minute WHERE customer_id = {{c:UUID}}",
+        c=customer_id,
+    )
+    return int(total), int(distinct), int(rolled or 0)
+
+
+def stored_ids(clickhouse: Client, customer_id: uuid.UUID) -> set[uuid.UUID]:
+    found = rows(clickhouse, f"SELECT event_id FROM {DATABASE}.decisions WHERE customer_id = {{c:UUID}}", c=customer_id)
+    return {r[0] if isinstance(r[0], uuid.UUID) else uuid.UUID(str(r[0])) for r in found}
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool] | bool], *, timeout: float = 15.0, interval: float = 0.1
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+def audit_settings(settings: IngressSettings, **overrides: Any) -> AuditSettings:
+    """Audit settings on a topic and group of the test's own (and a DLQ of its own)."""
+    suffix = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "DECISIONS_TOPIC": f"test.audit.{suffix}.decisions.v1",
+        "DLQ_TOPIC": f"test.audit.{suffix}.decisions.dlq",
+        "AUDIT_GROUP_ID": f"test-audit-{suffix}",
+        "AUDIT_FLUSH_INTERVAL_S": 0.3,
+        "AUDIT_BACKOFF_INITIAL_S": 0.05,
+        "AUDIT_BACKOFF_MAX_S": 0.2,
+    }
+    values.update(overrides)
+    return AuditSettings.derive(settings, **values)
+
+
+async def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0) -> int | None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        offset: int | None = await consumer.committed(TopicPartition(topic, partition))
+        return offset
+    finally:
+        await consumer.stop()
+
+
+async def read_topic(
+    bootstrap: str, topic: str, expected: int, timeout: float = 15.0
+) -> list[ConsumerRecord[Any, Any]]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[ConsumerRecord[Any, Any]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(found) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                found.extend(records)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def ends(topic: str, produced: Iterable[tuple[int, int]]) -> dict[str, int]:
+    """The offset to commit after the records produced, per "topic:partition"."""
+    last: dict[str, int] = {}
+    for partition, offset in produced:
+        key = f"{topic}:{partition}"
+        last[key] = max(last.get(key, 0), offset + 1)
+    return last
+
+
+def caught_up(writer: AuditWriter, topic: str, produced: Iterable[tuple[int, int]]) -> bool:
+    committed = writer.stats.last_committed
+    return all(committed.get(key) == end for key, end in ends(topic, produced).items())
+
+
+def hours_ago(hours: int) -> datetime:
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return now - timedelta(hours=hours)
+
+
+async def running_app(settings: IngressSettings, monkeypatch: pytest.MonkeyPatch, **env: str) -> AsyncIterator[FastAPI]:
+    """The ingress app with ``AUDIT_*`` set for this test (the shared ``app`` fixture reads the defaults)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
