@@ -12,9 +12,11 @@ from infra.receipt_keys import ReceiptKeyring
 from infra.sentry import init_sentry
 from infra.spool import DiskSpool
 from ingress import admin, check, health, receipts
+from ingress.alerting import router as alerting_router
 from ingress.analytics import analytics_router, start_audit, stop_audit
 from ingress.auth.service import AuthService
 from ingress.body_limit import BodyLimitMiddleware
+from ingress.budgets import BudgetCounter
 from ingress.changes import ChangeListener
 from ingress.check import CheckServices
 from ingress.customer_config import CustomerConfigCache
@@ -53,7 +55,10 @@ def build_check_services(settings: IngressSettings, resources: Resources) -> Che
         lambda: resources.broker if resources.broker_connected else None, topic=settings.signals_topic
     )
     receipts = ReceiptSigner(ReceiptKeyring(settings.receipt_keys_dir, settings.receipt_signing_key))
-    return CheckServices(config=config, limiter=limiter, publisher=publisher, signals=signals, receipts=receipts)
+    budgets = BudgetCounter(resources.redis, timeout_s=settings.rate_limit_redis_timeout_s)
+    return CheckServices(
+        config=config, limiter=limiter, publisher=publisher, signals=signals, receipts=receipts, budgets=budgets
+    )
 
 
 def create_app(settings: IngressSettings | None = None) -> FastAPI:
@@ -111,6 +116,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.include_router(receipts.router)
     app.include_router(admin.router)
     app.include_router(analytics_router)
+    app.include_router(alerting_router)
     # Outermost last: request id → metrics → body limit → routes.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware)

@@ -18,8 +18,9 @@ from pydantic import ValidationError
 
 from ingress import metrics
 from ingress.auth.deps import CustomerDep
+from ingress.budgets import BudgetCounter
 from ingress.customer_config import ConfigUnavailable, CustomerConfig, CustomerConfigCache
-from ingress.engine import Decision, decide
+from ingress.engine import Decision, analyze_request, budget_demands, decide_from_features
 from ingress.errors import ApiError, validation_error
 from ingress.publisher import DecisionPublisher, PublishUnavailable
 from ingress.ratelimit import RateDecision, RateLimiter
@@ -28,7 +29,7 @@ from ingress.request_context import current_request_id
 from ingress.responses import JsonResponse
 from ingress.signals import SignalRecorder
 from schemas.check import CheckRequest, CheckResponse
-from schemas.decision_event import DecisionEvent
+from schemas.decision_event import BudgetUsage, DecisionEvent
 from schemas.receipt import ReceiptBody, request_digest
 
 router = APIRouter(tags=["check"])
@@ -43,6 +44,7 @@ class CheckServices:
     publisher: DecisionPublisher
     signals: SignalRecorder
     receipts: ReceiptSigner
+    budgets: BudgetCounter
 
 
 def _services(request: Request) -> CheckServices:
@@ -121,6 +123,7 @@ def build_event(
         operations=list(decision.operations),
         personal_data=list(decision.personal_data),
         shadow=list(decision.shadow),
+        budgets=list(decision.budgets),
         latency_ms=latency_ms,
         request_digest=digest,
         receipt=receipt,
@@ -162,7 +165,16 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
             headers=rate.headers(),
         )
     payload, body = await _parse(request, rate)
-    decision = decide(body, config.policies)
+    operations, personal_data = analyze_request(body)
+    budgets: list[BudgetUsage] = []
+    reserved: list[tuple[str, int]] = []
+    if config.has_budgets:
+        demands = budget_demands(operations, personal_data, config.policies)
+        if demands:
+            budgets, reserved = await services.budgets.reserve(demands, body.context)
+    decision = decide_from_features(operations, personal_data, config.policies, budgets)
+    if reserved and not decision.allowed:
+        await services.budgets.refund(reserved)  # a blocked check runs nothing, so it uses no budget
     request_id = current_request_id()
     event = build_event(
         request_id=request_id,

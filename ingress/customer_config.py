@@ -47,6 +47,10 @@ class CustomerConfig:
     policies: tuple[PolicySnapshot, ...]
     loaded_at: float
 
+    @property
+    def has_budgets(self) -> bool:
+        return any(p.mode == "enforce" and p.rules.session_budgets for p in self.policies)
+
 
 class CustomerConfigCache:
     def __init__(

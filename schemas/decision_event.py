@@ -83,6 +83,24 @@ class ShadowOutcome(BaseModel):
     violations: list[Violation] = Field(default_factory=list)
 
 
+class BudgetUsage(BaseModel):
+    """One session budget as counted for this check: enough to replay the decision without Redis."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy_id: str
+    policy_version: int
+    budget: str
+    scope: Literal["session_id", "user_id"]
+    counts: str
+    window_s: int
+    window_start: int  # epoch seconds
+    requested: int  # what this check would use
+    used: int  # used in the window after this check (unchanged when refused)
+    limit: int
+    exceeded: bool
+
+
 class DecisionEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -103,6 +121,7 @@ class DecisionEvent(BaseModel):
     operations: list[OperationSummary] = Field(default_factory=list)
     personal_data: list[PersonalDataFinding] = Field(default_factory=list)
     shadow: list[ShadowOutcome] = Field(default_factory=list)
+    budgets: list[BudgetUsage] = Field(default_factory=list)
     latency_ms: float = Field(ge=0)
     request_digest: str = ""
     receipt: Receipt | None = None

@@ -165,15 +165,23 @@ async def test_personal_data_in_context_is_blocked(live_server: LiveServer, guid
 
 
 async def test_101st_request_is_429_with_retry_after(live_server: LiveServer, pg_pool: asyncpg.Pool) -> None:
+    """The free tier's 100 per 60 s: a burst of 100 passes and the next is refused. The bucket refills
+    continuously (one token per 0.6 s), so on a slow machine the burst itself may earn a token or two back:
+    the test allows exactly what the elapsed time earned, no more."""
     customer = await insert_customer(pg_pool, tier="free")
-    async with httpx.AsyncClient(base_url=live_server.url) as http:
-        statuses = []
-        last = None
-        for _ in range(101):
+    async with httpx.AsyncClient(base_url=live_server.url, limits=httpx.Limits(max_connections=100)) as http:
+        started = time.monotonic()
+        burst = await asyncio.gather(
+            *(http.post("/v1/check", json=GUIDE_STEP4, headers=auth(customer)) for _ in range(100))
+        )
+        extra_successes = 0
+        last = await http.post("/v1/check", json=GUIDE_STEP4, headers=auth(customer))
+        while last.status_code == 200 and extra_successes < 5:
+            extra_successes += 1
             last = await http.post("/v1/check", json=GUIDE_STEP4, headers=auth(customer))
-            statuses.append(last.status_code)
-    assert statuses[:100] == [200] * 100
-    assert last is not None
+        elapsed = time.monotonic() - started
+    assert [r.status_code for r in burst] == [200] * 100
+    assert extra_successes <= int(elapsed * 100 / 60) + 1, (extra_successes, elapsed)
     assert last.status_code == 429
     assert int(last.headers["retry-after"]) >= 1
     assert last.headers["x-ratelimit-remaining"] == "0"

@@ -28,10 +28,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
+from ingress.engine.budgets import budget_findings
 from ingress.engine.operations import analyze_request
 from ingress.engine.policy import DEFAULT_RULES, CompiledRules, PolicySnapshot, normalize_model
 from schemas.check import CheckRequest
 from schemas.decision_event import (
+    BudgetUsage,
     Factor,
     OperationSummary,
     PersonalDataFinding,
@@ -70,6 +72,7 @@ class Decision:
     operations: tuple[OperationSummary, ...]
     personal_data: tuple[PersonalDataFinding, ...]
     shadow: tuple[ShadowOutcome, ...]
+    budgets: tuple[BudgetUsage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +328,7 @@ def decide_from_features(
     operations: Sequence[OperationSummary],
     personal_data: Sequence[PersonalDataFinding],
     policies: Sequence[PolicySnapshot],
+    budgets: Sequence[BudgetUsage] = (),
 ) -> Decision:
     """The decision for these features under these policies; ``decide`` is this applied to a request's features.
 
@@ -386,6 +390,10 @@ def decide_from_features(
         top = _Group("", DEFAULT_RULES, score)
         decider = top if top.blocks_on_score else None
     factors = _factors(features, top.rules)
+    if budgets:
+        budget_factors, budget_violations = budget_findings(budgets)
+        factors += tuple(budget_factors)
+        violations.extend(budget_violations)
     allowed = not violations and decider is None
     return Decision(
         allowed=allowed,
@@ -398,6 +406,7 @@ def decide_from_features(
         operations=tuple(operations),
         personal_data=tuple(personal_data),
         shadow=tuple(shadow),
+        budgets=tuple(budgets),
     )
 
 
@@ -423,7 +432,7 @@ def _reason(
     return f"Risk score {decider.score} reaches the threshold {decider.rules.threshold}{of_policy}{because}"
 
 
-def decide(request: CheckRequest, policies: Sequence[PolicySnapshot]) -> Decision:
+def decide(request: CheckRequest, policies: Sequence[PolicySnapshot], budgets: Sequence[BudgetUsage] = ()) -> Decision:
     """Decide a check: its features (one pass over the request), then ``decide_from_features``."""
     operations, personal_data = analyze_request(request)
-    return decide_from_features(operations, personal_data, policies)
+    return decide_from_features(operations, personal_data, policies, budgets)

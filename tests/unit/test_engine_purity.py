@@ -32,8 +32,11 @@ def test_engine_modules_import_only_pure_modules() -> None:
 
 def test_the_public_api() -> None:
     assert sorted(ingress.engine.__all__) == [
+        "BudgetDemand",
         "Decision",
         "PolicySnapshot",
+        "analyze_request",
+        "budget_demands",
         "decide",
         "decide_from_features",
         "detect_personal_data",
