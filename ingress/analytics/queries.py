@@ -104,6 +104,30 @@ def align(moment: datetime, step: timedelta, *, up: bool = False) -> datetime:
     return epoch + steps * step
 
 
+def shadow_disagreement_query(
+    database: str, *, customer_id: UUID | None, start: datetime, end: datetime
+) -> tuple[str, dict[str, Any]]:
+    """Per shadow policy: decisions it was evaluated on, and how often its would-be decision differed from the
+    live one. Read from the decisions table (deduplicated), since the rollups do not keep per-policy outcomes."""
+    where = ["decided_at >= {start:DateTime64(3, 'UTC')}", "decided_at < {end:DateTime64(3, 'UTC')}"]
+    params: dict[str, Any] = {
+        "start": start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "end": end.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if customer_id is not None:
+        where.append("customer_id = {customer_id:UUID}")
+        params["customer_id"] = customer_id
+    sql = (
+        "SELECT policy_id, count() AS evaluated,"
+        " countIf(has(shadow_blocked_by, policy_id) AND allowed) AS would_block,"
+        " countIf(NOT has(shadow_blocked_by, policy_id) AND NOT allowed) AS would_allow"
+        f" FROM {database}.decisions FINAL"
+        " ARRAY JOIN arrayFilter((id, mode) -> mode = 'shadow', policy_ids, policy_modes) AS policy_id"
+        f" WHERE {' AND '.join(where)} GROUP BY policy_id ORDER BY policy_id"
+    )
+    return sql, params
+
+
 @dataclass(frozen=True)
 class SummaryQueries:
     totals: str

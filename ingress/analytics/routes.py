@@ -28,7 +28,15 @@ from ingress.analytics.filters import (
     field_error,
     parse_filters,
 )
-from ingress.analytics.queries import MAX_BUCKETS, ROLLUPS, Interval, align, logs_query, summary_queries
+from ingress.analytics.queries import (
+    MAX_BUCKETS,
+    ROLLUPS,
+    Interval,
+    align,
+    logs_query,
+    shadow_disagreement_query,
+    summary_queries,
+)
 from ingress.auth.deps import AdminDep, CustomerDep
 from ingress.errors import ApiError
 from ingress.responses import JsonResponse
@@ -60,7 +68,7 @@ def _filter_parameters(*, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]
     ]
 
 
-async def _clickhouse_rows(request: Request, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+async def clickhouse_rows(request: Request, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     try:
         client = await request.app.state.resources.clickhouse_client()
         return await run_locked(client, run_query, client, sql, params)
@@ -100,7 +108,7 @@ async def _history(
     after = decode_cursor(filters.cursor, fingerprint, source=source) if filters.cursor else None
     database = request.app.state.settings.clickhouse_database
     sql, params = logs_query(database, filters, customer_id=customer_id, after=after)
-    rows = await _clickhouse_rows(request, sql, params)
+    rows = await clickhouse_rows(request, sql, params)
     page = rows[: filters.limit]
     next_cursor = None
     if len(rows) > filters.limit:
@@ -205,9 +213,21 @@ async def summary(
         raise field_error("query", "interval", f"{buckets} {interval}s requested; at most {MAX_BUCKETS} per series")
     database = request.app.state.settings.clickhouse_database
     queries = summary_queries(database, customer_id=customer_id, start=start_at, end=end_at, interval=interval)
-    totals_rows = await _clickhouse_rows(request, queries.totals, queries.params)
-    series_rows = await _clickhouse_rows(request, queries.series, queries.params)
+    totals_rows = await clickhouse_rows(request, queries.totals, queries.params)
+    series_rows = await clickhouse_rows(request, queries.series, queries.params)
     totals = totals_rows[0] if totals_rows else (0, 0, 0, 0, [], 0.0, 0, {}, {})
+    shadow_sql, shadow_params = shadow_disagreement_query(database, customer_id=customer_id, start=start_at, end=end_at)
+    shadow = [
+        {
+            "policy_id": policy_id,
+            "evaluated": evaluated,
+            "disagreements": would_block + would_allow,
+            "would_block_live_allowed": would_block,
+            "would_allow_live_blocked": would_allow,
+            "disagreement_rate": _rate(would_block + would_allow, evaluated),
+        }
+        for policy_id, evaluated, would_block, would_allow in await clickhouse_rows(request, shadow_sql, shadow_params)
+    ]
     by_point = {iso_utc(row[0]): row[1:] for row in series_rows}
     series = []
     for i in range(buckets):
@@ -224,6 +244,7 @@ async def summary(
             "top_reasons": _top(totals[7], "reason", top),
             "top_violated_rules": _top(totals[8], "rule", top),
             "series": series,
+            "shadow_policies": shadow,
         }
     )
 

@@ -1,0 +1,99 @@
+"""``POST /admin/policies/{policy_id}/backtest``: what candidate rules would have decided over a time range."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ingress.analytics.routes import clickhouse_rows
+from ingress.auth.deps import AdminDep
+from ingress.backtest.core import backtest
+from ingress.engine import PolicySnapshot
+from ingress.errors import ApiError, validation_error
+from ingress.responses import JsonResponse
+from schemas.decision_event import DecisionEvent
+from schemas.policy_rules import PolicyRules
+
+router = APIRouter(tags=["policies"])
+
+MAX_DECISIONS = 200_000
+
+
+class BacktestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: dict[str, Any] = Field(description="the candidate rules, validated like a policy's")
+    start: Annotated[datetime | None, Field(alias="from")] = None
+    end: Annotated[datetime | None, Field(alias="to")] = None
+    max_decisions: int = Field(100_000, ge=1, le=MAX_DECISIONS)
+    samples: int = Field(10, ge=0, le=100)
+
+
+def _utc(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+@router.post("/admin/policies/{policy_id}/backtest", summary="Replay stored decisions under candidate rules")
+async def backtest_policy(policy_id: str, body: BacktestRequest, request: Request, _admin: AdminDep) -> JsonResponse:
+    try:
+        candidate = PolicyRules.model_validate(body.rules)
+    except ValidationError as exc:
+        errors = [
+            {**e, "loc": ("body", "rules", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise validation_error(errors) from None
+    try:
+        policy_uuid = UUID(policy_id)
+    except ValueError:
+        raise ApiError(404, "not_found", "policy not found") from None
+    pool: asyncpg.Pool = await request.app.state.resources.postgres()
+    policy = await pool.fetchrow("SELECT id, customer_id, name FROM policies WHERE id = $1", policy_uuid)
+    if policy is None:
+        raise ApiError(404, "not_found", "policy not found")
+    end = body.end or datetime.now(UTC)
+    start = body.start or end - timedelta(days=7)
+    database = request.app.state.settings.clickhouse_database
+    rows = await clickhouse_rows(
+        request,
+        f"SELECT event FROM {database}.decisions FINAL WHERE customer_id = {{customer:UUID}}"
+        " AND decided_at >= {start:DateTime64(3, 'UTC')} AND decided_at < {end:DateTime64(3, 'UTC')}"
+        " ORDER BY decided_at LIMIT {limit:UInt32}",
+        {"customer": policy["customer_id"], "start": _utc(start), "end": _utc(end), "limit": body.max_decisions},
+    )
+    events = [DecisionEvent.model_validate_json(row[0]) for row in rows]
+    policy_ids = sorted({UUID(ref.policy_id) for event in events for ref in event.policies})
+    versions = await pool.fetch(
+        "SELECT policy_id, version, name, rules, mode FROM policy_versions WHERE policy_id = ANY($1::uuid[])",
+        policy_ids,
+    )
+    snapshots = {
+        (str(v["policy_id"]), v["version"]): PolicySnapshot(
+            str(v["policy_id"]), v["version"], v["name"], PolicyRules.model_validate(v["rules"]), v["mode"]
+        )
+        for v in versions
+    }
+    report = backtest(
+        events,
+        lambda pid, version: snapshots.get((pid, version)),
+        policy_id=str(policy["id"]),
+        policy_name=policy["name"],
+        candidate=candidate,
+        samples=body.samples,
+    )
+    return JsonResponse(
+        {
+            "policy_id": str(policy["id"]),
+            "customer_id": str(policy["customer_id"]),
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "truncated": len(events) >= body.max_decisions,
+            **report.as_dict(),
+        }
+    )
