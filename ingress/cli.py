@@ -466,6 +466,59 @@ def policies_delete(policy_id: Annotated[str, typer.Argument(help="Policy id.")]
     typer.echo(f"policy {parsed} deleted")
 
 
+@policies_app.command("backtest")
+def policies_backtest(  # noqa: PLR0917 - typer options are parameters
+    policy_id: Annotated[str, typer.Argument(help="Policy id.")],
+    rules: Annotated[str | None, typer.Option(help="Candidate rules as JSON.")] = None,
+    rules_file: Annotated[Path | None, typer.Option(help="Candidate rules from a JSON file ('-' for stdin).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="ISO 8601 start (default: 7 days ago).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="ISO 8601 end (default: now).")] = None,
+    api_url: Annotated[str, typer.Option(envvar="API_URL", help="The API, which owns the audit store.")] = (
+        "http://127.0.0.1:8000"
+    ),
+    admin_key_file: Annotated[Path, typer.Option(help="File holding an admin key.")] = Path(".state/admin-key"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay the stored decisions of the policy's customer under candidate rules and count the flips."""
+    import httpx  # the backtest runs where the audit store is: in the API process
+
+    candidate = _read_rules(rules, rules_file, required=True)
+    key = os.environ.get("GOVERNANCE_ADMIN_KEY") or ""
+    if not key:
+        try:
+            key = admin_key_file.read_text().strip()
+        except OSError:
+            _fail(f"no admin key: set GOVERNANCE_ADMIN_KEY or --admin-key-file (cannot read {admin_key_file})")
+    body: dict[str, Any] = {"rules": candidate}
+    if start:
+        body["from"] = start
+    if end:
+        body["to"] = end
+    try:
+        response = httpx.post(
+            f"{api_url.rstrip('/')}/admin/policies/{policy_id}/backtest",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=120,
+        )
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the API at {api_url}: {type(exc).__name__}")
+    report = response.json()
+    if response.status_code != 200:
+        _fail(report.get("message", f"HTTP {response.status_code}"))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    flips = report["flips"]
+    typer.echo(f"decisions replayed: {report['decisions']} (reproduced exactly: {report['reproduced']})")
+    typer.echo(f"would flip: allow→block {flips['allow_to_block']}, block→allow {flips['block_to_allow']}")
+    for title, table in (("by rule", report["by_rule"]), ("by operation type", report["by_operation_type"])):
+        for name, counts in table.items():
+            typer.echo(
+                f"  {title} {name}: allow→block {counts['allow_to_block']}, block→allow {counts['block_to_allow']}"
+            )
+
+
 @policies_app.command("versions")
 def policies_versions(policy_id: Annotated[str, typer.Argument(help="Policy id.")], as_json: JsonOpt = False) -> None:
     """A policy's version history, oldest first."""

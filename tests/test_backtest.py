@@ -96,3 +96,41 @@ async def test_backtest_refuses_invalid_rules_naming_the_field(live_server: Live
         )
     assert response.status_code == 422
     assert "rules.max_tokens" in response.text
+
+
+async def test_cli_backtest_prints_the_flips(live_server: LiveServer, pg_pool: asyncpg.Pool) -> None:
+    import os
+    import subprocess
+    import sys
+
+    key = await insert_admin_key(pg_pool)
+    admin = {"Authorization": f"Bearer {key}"}
+    customer = await insert_customer(pg_pool, tier="pro")
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+        created = await http.post(
+            "/policies", headers=admin, json={"customer_id": str(customer.id), "name": "p", "rules": GUIDE_RULES}
+        )
+        await asyncio.sleep(0.3)
+        assert (await http.post("/v1/check", json=WRONG_MODEL, headers=auth(customer))).json()["allowed"] is False
+        await _recorded(http, admin, str(customer.id), 1)
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "ingress.cli",
+            "policies",
+            "backtest",
+            created.json()["id"],
+            "--rules",
+            '{"allowed_models": ["gpt-5"]}',
+            "--api-url",
+            live_server.url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GOVERNANCE_ADMIN_KEY": key},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "block→allow 1" in result.stdout
