@@ -37,6 +37,7 @@ class App:
 APPS: list[App] = [
     App("ingress", "ingress", f"{API}/docs"),
     App("workers", "workers"),
+    App("dashboard", "ingress.dashboard", "http://127.0.0.1:3000/dashboard"),
 ]
 
 
@@ -99,6 +100,7 @@ def up() -> int:
     components = json.loads(body)["components"]
     print("ready: " + ", ".join(f"{name} {c['status']}" for name, c in components.items()))
     print(f"API        {API}  (docs {API}/docs, readiness {API}/ready, metrics {API}/metrics)")
+    print("Dashboard  http://127.0.0.1:3000/dashboard  (sign in with the admin key in .state/admin-key)")
     return 0
 
 
