@@ -1,8 +1,12 @@
-"""Run the consumers: ``python -m consumers`` (the audit writer), ``python -m consumers asyncapi [--yaml]``.
+"""Run the consumers.
 
-The audit writer runs here only against a ClickHouse server (``CLICKHOUSE_URL=http(s)://…``). The embedded
-ClickHouse can be opened by one process, and that process is ingress, which then runs the writer itself
-(``AUDIT_IN_PROCESS``).
+- ``python -m consumers``: the alerting consumer, and beside it the audit writer when ClickHouse is a server
+  (``CLICKHOUSE_URL=http(s)://…``). The embedded ClickHouse can be opened by one process only, and that process
+  is ingress, which then runs the audit writer itself (``AUDIT_IN_PROCESS``).
+- ``python -m consumers audit`` or ``python -m consumers alerts``: one of them alone.
+- ``python -m consumers asyncapi [--yaml]``: print the AsyncAPI document of the decision stream.
+
+Metrics are served on ``CONSUMERS_METRICS_PORT`` (9101).
 """
 
 from __future__ import annotations
@@ -13,11 +17,17 @@ import logging
 import signal
 import sys
 
+from consumers.alerts.consumer import AlertingConsumer
+from consumers.alerts.settings import AlertingSettings
 from consumers.audit.spec import asyncapi_yaml, build_asyncapi
 from consumers.audit.store import DecisionStore
 from consumers.audit.writer import AuditWriter
 from consumers.settings import AuditSettings
 from infra.clickhouse import build_clickhouse_client
+from infra.logs import configure_logging
+from infra.migrate import migrate_postgres
+from infra.pipeline_metrics import CONSUMERS_METRICS_PORT, start_metrics_server
+from infra.sentry import init_sentry
 
 log = logging.getLogger("consumers")
 
@@ -25,13 +35,7 @@ EXIT_FAILED = 1
 EXIT_MISCONFIGURED = 2
 
 
-async def run_audit_writer(settings: AuditSettings) -> int:
-    if settings.clickhouse_embedded:
-        log.error(
-            "the audit writer needs a ClickHouse server here (CLICKHOUSE_URL=http://...): the embedded ClickHouse "
-            "belongs to the ingress process, which runs the writer itself (AUDIT_IN_PROCESS=auto)"
-        )
-        return EXIT_MISCONFIGURED
+async def start_audit_writer(settings: AuditSettings) -> AuditWriter:
     client = await asyncio.to_thread(
         build_clickhouse_client, settings.clickhouse_dsn, database=settings.clickhouse_database
     )
@@ -39,21 +43,69 @@ async def run_audit_writer(settings: AuditSettings) -> int:
     if applied:
         log.info("clickhouse migrations applied: %s", applied)
     writer = AuditWriter(settings, client)
+    writer.start_in_background()  # retries until Kafka answers
+    return writer
+
+
+async def start_alerting(settings: AuditSettings) -> AlertingConsumer:
+    alerting_settings = AlertingSettings.derive(settings)
+    await migrate_postgres(alerting_settings.database_url)
+    consumer = AlertingConsumer(alerting_settings)
+    await consumer.start()
+    return consumer
+
+
+async def run(settings: AuditSettings, *, audit: bool, alerts: bool) -> int:
+    """Run the chosen consumers until SIGTERM or SIGINT, or until one of them stops on an error (which stops
+    the others too)."""
+    if audit and settings.clickhouse_embedded:
+        log.error(
+            "the audit writer needs a ClickHouse server here (CLICKHOUSE_URL=http://...): the embedded ClickHouse "
+            "belongs to the ingress process, which runs the writer itself (AUDIT_IN_PROCESS=auto)"
+        )
+        return EXIT_MISCONFIGURED
+    writer: AuditWriter | None = None
+    alerting: AlertingConsumer | None = None
+    try:
+        if alerts:
+            alerting = await start_alerting(settings)
+        if audit:
+            writer = await start_audit_writer(settings)
+    except Exception as exc:  # noqa: BLE001 - reported with its type, then a clean exit status
+        log.critical("consumers could not start: %s: %s", type(exc).__name__, exc)
+        if alerting is not None:
+            await alerting.stop()
+        return EXIT_MISCONFIGURED
+
+    async def stop_all() -> None:
+        await asyncio.gather(*(c.stop() for c in (writer, alerting) if c is not None), return_exceptions=True)
+
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
-        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(writer.stop())))
+        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(stop_all())))
     try:
-        writer.start_in_background()  # retries until Kafka answers
-        await writer.wait_stopped()
+        waits = [asyncio.ensure_future(c.wait_stopped()) for c in (writer, alerting) if c is not None]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        await stop_all()
+        await asyncio.gather(*waits)
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
-    if writer.failure is not None:
+    failed = False
+    if writer is not None and writer.failure is not None:
         log.critical("audit writer exited after: %s", writer.failure)
-        return EXIT_FAILED
-    return 0
+        failed = True
+    if alerting is not None and alerting.failure is not None:
+        log.critical("alerting consumer exited after: %s", alerting.failure)
+        failed = True
+    return EXIT_FAILED if failed else 0
+
+
+async def run_audit_writer(settings: AuditSettings) -> int:
+    """The audit writer alone (``python -m consumers audit``)."""
+    return await run(settings, audit=True, alerts=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,12 +114,18 @@ def main(argv: list[str] | None = None) -> int:
         document = build_asyncapi()
         sys.stdout.write(asyncapi_yaml(document) if "--yaml" in args else json.dumps(document, indent=2) + "\n")
         return 0
-    if args and args[:1] != ["audit"]:
-        sys.stderr.write("usage: python -m consumers [audit | asyncapi [--yaml]]\n")
+    if args[:1] not in ([], ["audit"], ["alerts"]):
+        sys.stderr.write("usage: python -m consumers [audit | alerts | asyncapi [--yaml]]\n")
         return EXIT_MISCONFIGURED
     settings = AuditSettings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return asyncio.run(run_audit_writer(settings))
+    configure_logging("consumers", settings.log_level)
+    init_sentry("consumers", settings)
+    start_metrics_server(CONSUMERS_METRICS_PORT, addr=settings.metrics_host)
+    if args[:1] == ["audit"]:
+        return asyncio.run(run_audit_writer(settings))
+    if args[:1] == ["alerts"]:
+        return asyncio.run(run(settings, audit=False, alerts=True))
+    return asyncio.run(run(settings, audit=not settings.clickhouse_embedded, alerts=True))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ to that folder, which must exist and be empty at start, and ``start_metrics_serv
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Final
 
@@ -82,5 +83,9 @@ def metrics_registry() -> CollectorRegistry:
 
 def start_metrics_server(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from other containers
     """Serve ``/metrics`` on a daemon thread: consumers on ``CONSUMERS_METRICS_PORT``, workers on
-    ``WORKERS_METRICS_PORT``."""
-    start_http_server(port, addr=addr, registry=metrics_registry())
+    ``WORKERS_METRICS_PORT``. A port already taken is logged, not fatal: the process's work matters more than
+    its metrics, and the scrape target shows as down."""
+    try:
+        start_http_server(port, addr=addr, registry=metrics_registry())
+    except OSError as exc:
+        logging.getLogger("infra.metrics").error("metrics not served on %s:%d: %s", addr, port, exc.strerror)

@@ -12,6 +12,7 @@ from infra.receipt_keys import ReceiptKeyring
 from infra.sentry import init_sentry
 from infra.spool import DiskSpool
 from ingress import admin, backtest, check, health, receipts
+from ingress.alerting import router as alerting_router
 from ingress.analytics import analytics_router, start_audit, stop_audit
 from ingress.auth.service import AuthService
 from ingress.body_limit import BodyLimitMiddleware
@@ -116,6 +117,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(analytics_router)
     app.include_router(backtest.router)
+    app.include_router(alerting_router)
     # Outermost last: request id → metrics → body limit → routes.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware)

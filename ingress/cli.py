@@ -24,6 +24,7 @@ import typer
 from pydantic import BaseModel
 
 from infra.postgres import build_postgres_pool
+from ingress.cli_alerts import alerts_app
 from ingress.cli_receipts import receipts_app
 from ingress.settings import IngressSettings
 from ingress.tenancy import admin_keys, customers, keys, policies
@@ -58,6 +59,7 @@ app.add_typer(policies_app, name="policies")
 app.add_typer(admin_app, name="admin")
 app.add_typer(db_app, name="db")
 app.add_typer(receipts_app, name="receipts")
+app.add_typer(alerts_app, name="alerts")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
 LimitOpt = Annotated[int, typer.Option(min=1, max=500, help="Rows per page.")]

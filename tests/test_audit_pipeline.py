@@ -322,7 +322,7 @@ async def test_standalone_writer_writes_and_stops_cleanly_on_sigterm(
 def test_standalone_writer_refuses_the_embedded_clickhouse(project_root: Path, tmp_path: Path) -> None:
     env = {**os.environ, "CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}", "LOG_LEVEL": "ERROR"}
     result = subprocess.run(
-        [sys.executable, "-m", "consumers"],
+        [sys.executable, "-m", "consumers", "audit"],
         capture_output=True,
         text=True,
         env=env,

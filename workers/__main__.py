@@ -1,7 +1,8 @@
 """Run the background workers: ``python -m workers``.
 
 Today: the spool relay, which drains decision events spooled by any ingress process on this host (including
-one that crashed) into Kafka.
+one that crashed) into Kafka, and the webhook delivery worker, which sends alert events to customers' endpoints
+from the PostgreSQL outbox.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from infra.sentry import init_sentry
 from infra.spool import DiskSpool
 from workers.settings import WorkersSettings
 from workers.spool_relay import SpoolRelay
+from workers.webhooks import WebhookDeliveryWorker, WebhookSettings
 
 log = logging.getLogger("workers")
 
@@ -33,6 +35,8 @@ async def run(settings: WorkersSettings) -> None:
         DiskSpool(settings.spool_dir), lambda: broker if connected else None, interval_s=settings.relay_interval_s
     )
     relay.start()
+    webhooks = WebhookDeliveryWorker(WebhookSettings.derive(settings))
+    await webhooks.start()
     while not stop.is_set():
         if not connected:
             try:
@@ -46,6 +50,7 @@ async def run(settings: WorkersSettings) -> None:
                 broker = build_kafka_broker(settings.kafka_bootstrap_servers, client_id="governance-workers")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=2)
+    await webhooks.stop()
     await relay.stop()
     if connected:
         await broker.stop()

@@ -37,6 +37,7 @@ class App:
 APPS: list[App] = [
     App("ingress", "ingress", f"{API}/docs"),
     App("workers", "workers"),
+    App("consumers", "consumers"),
     App("dashboard", "ingress.dashboard", "http://127.0.0.1:3000/dashboard"),
 ]
 

@@ -1,0 +1,649 @@
+"""The alerting consumer: decisions and signals → sliding windows per subject → rule transitions → PostgreSQL
+(alerts, events, webhook deliveries) → ``governance.alerts.v1``.
+
+A short pipeline: decode → add to the subject's window → evaluate (pure, ``evaluate.py``) → apply (one
+transaction per transition, idempotent, ``store.py``) → commit the batch's offsets. Offsets are committed only
+after the batch's transitions are stored (FastStream ``AckPolicy.MANUAL``), so nothing is lost on a crash; a
+redelivered record is harmless because applying a transition checks the alert's stored sequence.
+
+State across restarts and rebalances:
+
+* alerts (open or not) and their notification times live in PostgreSQL; the open ones of a partition are loaded
+  when the partition is assigned;
+* windows are rebuilt from Kafka itself: on assignment each partition is rewound to the oldest record any rule
+  can still see (``offsets_for_times``); records before the committed offset are replayed into the windows
+  without being evaluated again (they were evaluated before), and evaluation resumes at the committed offset;
+* alert events reach Kafka through an outbox (``alert_events.published_at``), so a Kafka outage delays them and
+  loses none.
+
+An invalid record is counted, logged with its origin and skipped: the audit writer dead-letters decisions, and
+signals are best effort by contract. A database error is retried with backoff, nothing committed meanwhile
+(back-pressure); any other error stops the consumer without committing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import asyncpg
+import pydantic
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage
+from faststream.kafka.message import FAKE_CONSUMER
+from faststream.message import StreamMessage
+
+from consumers.alerts.evaluate import OpenAlert, Transition, evaluate
+from consumers.alerts.settings import AlertingSettings
+from consumers.alerts.store import RETRYABLE_ERRORS, AlertStore, Source
+from consumers.alerts.windows import SubjectWindow
+from infra.kafka import build_kafka_broker
+from infra.postgres import build_postgres_pool
+from schemas import topics
+from schemas.alert_event import AlertEvent
+from schemas.alerting import DECISION_RULES, RULE_KINDS, SIGNAL_RULES, UNKNOWN_SUBJECT, RuleBook, RuleKind
+from schemas.decision_event import DecisionEvent
+from schemas.signal_event import SignalEvent
+
+log = logging.getLogger("consumers.alerts")
+
+StreamName = Literal["decisions", "signals"]
+_REWIND_WAIT_S = 30.0
+_RULES_OF: dict[StreamName, frozenset[RuleKind]] = {"decisions": DECISION_RULES, "signals": SIGNAL_RULES}
+
+
+class _Abandoned(Exception):
+    """The consumer is stopping while a batch waited for the database; the batch stays uncommitted."""
+
+
+@dataclass
+class AlertingStats:
+    records: int = 0
+    replayed: int = 0  # records read only to rebuild windows
+    invalid: int = 0
+    transitions: Counter[str] = field(default_factory=Counter)  # applied, by kind
+    events_published: int = 0
+    publish_failures: int = 0
+    database_failures: int = 0
+    commit_failures: int = 0
+    batches: int = 0
+
+
+@dataclass
+class PartitionState:
+    stream: StreamName
+    replay_until: int  # records below this offset were evaluated by an earlier run: windows only
+    live_from: int  # the log's end when assigned: windows are complete once read up to here
+    next_offset: int | None  # the next record expected
+    windows: dict[str, SubjectWindow] = field(default_factory=dict)
+    # Rewound behind the committed offset: until a record from before it arrives, records from the committed
+    # offset on were fetched before the rewind (a batch already handed out) and are dropped; they come again.
+    rewinding_since: float | None = None
+
+    def stale(self, offset: int, now: float) -> bool:
+        if self.rewinding_since is None:
+            return False
+        if offset < self.replay_until:
+            self.rewinding_since = None  # the rewound records have started to arrive
+            return False
+        # (a safety valve: should the rewound records be gone from the log, stop waiting for them)
+        return now - self.rewinding_since < _REWIND_WAIT_S
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether the windows hold everything up to about now, so evaluating at the wall clock is sound (before
+        that, an alert could be resolved for want of records not read yet)."""
+        return self.next_offset is None or self.next_offset >= max(self.replay_until, self.live_from)
+
+    def window(self, subject: str) -> SubjectWindow:
+        found = self.windows.get(subject)
+        if found is None:
+            found = self.windows[subject] = SubjectWindow()
+        return found
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    tp: TopicPartition
+    offset: int
+    subject: str
+    at: float
+    decision: DecisionEvent | None = None
+    signal: SignalEvent | None = None
+
+
+class _OpenAlerts:
+    """The open alerts of the assigned partitions, by (rule, subject), with the partition that owns each."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[RuleKind, str], tuple[OpenAlert, TopicPartition]] = {}
+        self._by_subject: dict[str, dict[RuleKind, OpenAlert]] = {}
+
+    def put(self, alert: OpenAlert, owner: TopicPartition) -> None:
+        self._by_key[(alert.rule, alert.subject)] = (alert, owner)
+        self._by_subject.setdefault(alert.subject, {})[alert.rule] = alert
+
+    def drop(self, rule: RuleKind, subject: str) -> None:
+        self._by_key.pop((rule, subject), None)
+        rules = self._by_subject.get(subject)
+        if rules is not None:
+            rules.pop(rule, None)
+            if not rules:
+                del self._by_subject[subject]
+
+    def of_subject(self, subject: str) -> dict[RuleKind, OpenAlert]:
+        return dict(self._by_subject.get(subject, {}))
+
+    def subjects_of(self, owner: TopicPartition) -> set[str]:
+        return {subject for (_, subject), (_, tp) in self._by_key.items() if tp == owner}
+
+    def drop_partitions(self, owners: set[TopicPartition]) -> None:
+        for rule, subject in [key for key, (_, tp) in self._by_key.items() if tp in owners]:
+            self.drop(rule, subject)
+
+    def snapshot(self) -> dict[tuple[RuleKind, str], OpenAlert]:
+        return {key: alert for key, (alert, _) in self._by_key.items()}
+
+
+class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: AlertingConsumer) -> None:
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._consumer._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._consumer._on_assigned(assigned)
+
+
+async def _parse_records(records: tuple[ConsumerRecord[Any, Any], ...], _original: Any) -> StreamMessage[Any]:
+    # Raw records straight through: decoding is ours, so one bad record cannot fail the batch.
+    first = records[0]
+    return KafkaMessage(
+        body=b"",
+        headers={},
+        raw_message=records,
+        message_id=f"{first.topic}:{first.partition}:{first.offset}",
+        consumer=FAKE_CONSUMER,  # offsets are committed explicitly
+    )
+
+
+async def _decode_nothing(_message: StreamMessage[Any], _original: Any) -> None:
+    return None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertingConsumer:
+    """Run with ``await start()`` and ``await stop()``; ``python -m consumers.alerts`` runs one standalone."""
+
+    def __init__(
+        self,
+        settings: AlertingSettings,
+        *,
+        client_id: str = "governance-alerts",
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.settings = settings
+        self.group_id = settings.alerts_group_id
+        self.stats = AlertingStats()
+        self.failure: BaseException | None = None
+        self._clock = clock
+        self.broker = build_kafka_broker(settings.kafka_bootstrap_servers, client_id=client_id)
+        self._subscriber = self.broker.subscriber(
+            settings.decisions_topic,
+            settings.signals_topic,
+            group_id=self.group_id,
+            batch=True,
+            max_records=settings.alerts_batch_size,
+            batch_timeout_ms=200,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            listener=_RebalanceListener(self),
+            parser=_parse_records,
+            decoder=_decode_nothing,
+            include_in_schema=False,
+        )
+        self._subscriber(self._handle)
+        self._store: AlertStore | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._rules = RuleBook()
+        self._rules_loaded_at = 0.0
+        self._partitions: dict[TopicPartition, PartitionState] = {}
+        self._open = _OpenAlerts()
+        self._lock = asyncio.Lock()
+        self._publish_now = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._running = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open PostgreSQL, read the rules, join the group and start consuming; raises if either is down."""
+        self._pool = await build_postgres_pool(self.settings.database_url, min_size=1, max_size=4)
+        self._store = AlertStore(self._pool)
+        self._running = True  # before the broker starts: its first batch may come at once
+        try:
+            await self._refresh_rules(force=True)
+            await self.broker.start()
+        except BaseException:
+            self._running = False
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+            await self._pool.close()
+            raise
+        self._spawn(self._tick_forever(), "alerts-tick")
+        self._spawn(self._publish_forever(), "alerts-publish")
+        log.info(
+            "alerting consumer reading %s and %s as group %s",
+            self.settings.decisions_topic,
+            self.settings.signals_topic,
+            self.group_id,
+        )
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (a batch waiting for the database is left uncommitted), leave the group."""
+        if self._stopped.is_set():
+            return
+        self._stopping.set()
+        self._running = False
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        async with self._lock:  # the batch in hand is finished (or abandoned); later ones are not taken
+            self._running = False
+        # Not under the lock: leaving the group may wait for a rebalance callback, which takes the lock.
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        for task in list(self._tasks):
+            if task is not current:
+                with contextlib.suppress(BaseException):
+                    await task
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                await self._pool.close()
+        self._stopped.set()
+        log.info("alerting consumer stopped")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    def _halt(self, exc: BaseException) -> None:
+        """A bug: stop without committing more; a restart consumes again from the last commit."""
+        if self.failure is None:
+            self.failure = exc
+            log.critical("alerting consumer stopped: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        self._running = False
+        self._spawn(self.stop(), "alerts-halt")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- observability -----------------------------------------------------------------------------------------
+
+    @property
+    def assigned(self) -> list[TopicPartition]:
+        return sorted(self._partitions, key=lambda tp: (tp.topic, tp.partition))
+
+    @property
+    def caught_up(self) -> bool:
+        """Assigned partitions exist and every one has replayed its history."""
+        return bool(self._partitions) and all(state.caught_up for state in self._partitions.values())
+
+    def open_alerts(self) -> dict[tuple[RuleKind, str], OpenAlert]:
+        return self._open.snapshot()
+
+    # -- rebalance ---------------------------------------------------------------------------------------------
+
+    def _stream_of(self, topic: str) -> StreamName:
+        return "decisions" if topic == self.settings.decisions_topic else "signals"
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._subscriber.consumer
+        store = self._store
+        if consumer is None or store is None:
+            return
+        fresh = [tp for tp in assigned if tp not in self._partitions]
+        if not fresh:
+            return
+        async with self._lock:
+            if self._stopping.is_set():
+                return
+            now = self._clock()
+            lookback_s = self._rules.max_span_s() + 1
+            positions: dict[TopicPartition, tuple[int, int, int | None]]
+            try:
+                positions = await self._rewind(fresh, now.timestamp() - lookback_s)
+            except Exception as exc:  # noqa: BLE001 - rewinding is an optimisation of recovery, not a must
+                log.warning("could not rewind %s (%s); windows start empty", fresh, type(exc).__name__)
+                positions = dict.fromkeys(fresh, (0, 0, None))
+            for tp, (replay_until, live_from, start) in positions.items():
+                state = PartitionState(self._stream_of(tp.topic), replay_until, live_from, start)
+                if start is not None and start < replay_until:
+                    state.rewinding_since = time.monotonic()
+                self._partitions[tp] = state
+            await self._load_open_alerts(fresh)
+        log.info(
+            "alerting assigned %s",
+            {f"{tp.topic}:{tp.partition}": positions[tp] for tp in sorted(positions, key=lambda t: t.partition)},
+        )
+
+    async def _rewind(
+        self, tps: list[TopicPartition], since_s: float
+    ) -> dict[TopicPartition, tuple[int, int, int | None]]:
+        """Seek each partition to the first record newer than ``since_s``; returns (replay_until, end, start)."""
+        consumer = self._subscriber.consumer
+        assert consumer is not None  # noqa: S101 - called from the consumer's own rebalance
+        ends = await consumer.end_offsets(tps)
+        by_time = await consumer.offsets_for_times({tp: max(int(since_s * 1000), 0) for tp in tps})
+        positions: dict[TopicPartition, tuple[int, int, int | None]] = {}
+        for tp in tps:
+            committed = await consumer.committed(tp)
+            end = ends[tp]
+            # No commit yet (a new group): what is in the log is history, not news.
+            replay_until = committed if committed is not None else end
+            found = by_time.get(tp)
+            start = found.offset if found is not None else end
+            consumer.seek(tp, start)
+            positions[tp] = (replay_until, end, start)
+        return positions
+
+    async def _load_open_alerts(self, tps: list[TopicPartition]) -> None:
+        assert self._store is not None  # noqa: S101
+        attempt = 0
+        while True:
+            try:
+                found = await self._store.open_alerts(Source(tp.topic, tp.partition) for tp in tps)
+                break
+            except RETRYABLE_ERRORS as exc:
+                attempt += 1
+                self.stats.database_failures += 1
+                log.warning("open alerts not loaded (%s, attempt %d); retrying", type(exc).__name__, attempt)
+                await self._backoff(attempt)
+                if self._stopping.is_set():
+                    return
+        for alert, source in found:
+            self._open.put(alert, TopicPartition(source.topic, source.partition))
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Every handled batch was committed already; what is in flight is redelivered to the next owner.
+        async with self._lock:
+            for tp in revoked:
+                self._partitions.pop(tp, None)
+            self._open.drop_partitions(revoked)
+        if revoked:
+            log.info("alerting revoked %s", sorted(f"{tp.topic}:{tp.partition}" for tp in revoked))
+
+    # -- consume -----------------------------------------------------------------------------------------------
+
+    async def _handle(self, msg: KafkaMessage) -> None:
+        records: tuple[ConsumerRecord[Any, Any], ...] = msg.raw_message
+        if not self._running:
+            return
+        try:
+            async with self._lock:
+                if not self._running:
+                    return
+                await self._take(records)
+        except _Abandoned:
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug: stop, commit nothing more
+            self._halt(exc)
+
+    async def _take(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
+        decoded, next_offsets = await self._retrying("decode", lambda: self._decode(records))
+        self.stats.records += len(records)
+        for tp, offset in next_offsets.items():
+            self._partitions[tp].next_offset = offset
+        touched: dict[TopicPartition, set[str]] = {}
+        for item in decoded:
+            state = self._partitions.get(item.tp)
+            if state is None:
+                continue
+            self._add(state.window(item.subject), item)
+            if item.offset >= state.replay_until:
+                touched.setdefault(item.tp, set()).add(item.subject)
+            else:
+                self.stats.replayed += 1
+        if touched:
+            await self._retrying("evaluate", lambda: self._evaluate(touched))
+        await self._commit()
+        self.stats.batches += 1
+
+    async def _decode(
+        self, records: tuple[ConsumerRecord[Any, Any], ...]
+    ) -> tuple[list[_Decoded], dict[TopicPartition, int]]:
+        """Valid records of assigned partitions, in order, with their subject, and the next offset per partition.
+        Changes no state, so a retry after a database error starts over cleanly."""
+        now = self._clock().timestamp()
+        decoded = []
+        next_offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            state = self._partitions.get(tp)
+            expected = next_offsets.get(tp, state.next_offset if state is not None else None)
+            # Fetched before a rebalance or a rewind: not ours any more, already seen, or seen again soon.
+            if state is None or (expected is not None and record.offset < expected):
+                continue
+            if state.stale(record.offset, time.monotonic()):
+                continue
+            item = await self._decode_one(tp, record, now)
+            next_offsets[tp] = record.offset + 1
+            if item is not None:
+                decoded.append(item)
+        return decoded, next_offsets
+
+    async def _decode_one(self, tp: TopicPartition, record: ConsumerRecord[Any, Any], now: float) -> _Decoded | None:
+        assert self._store is not None  # noqa: S101
+        try:
+            if self._stream_of(record.topic) == "decisions":
+                decision = DecisionEvent.model_validate_json(record.value or b"")
+                at = min(decision.decided_at.timestamp(), now)
+                return _Decoded(tp, record.offset, str(decision.customer_id), at, decision=decision)
+            signal = SignalEvent.model_validate_json(record.value or b"")
+        except pydantic.ValidationError as exc:
+            self.stats.invalid += 1  # (a retried batch counts it again; a rare, harmless overcount)
+            log.warning(
+                "skipped invalid record %s:%d@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc.errors()[0].get("msg", "invalid") if exc.errors() else "invalid",
+            )
+            return None
+        subject = UNKNOWN_SUBJECT
+        if signal.customer_id is not None:
+            subject = str(signal.customer_id)
+        elif signal.kind == "auth_failure" and signal.key_id:
+            # A key id we issued (revoked, expired, wrong secret) names its customer; anything else is unknown.
+            owner = await self._store.customer_for_key(signal.key_id)
+            subject = str(owner) if owner is not None else UNKNOWN_SUBJECT
+        at = min(signal.window_end.timestamp(), now)
+        return _Decoded(tp, record.offset, subject, at, signal=signal)
+
+    @staticmethod
+    def _add(window: SubjectWindow, item: _Decoded) -> None:
+        if item.decision is not None:
+            d = item.decision
+            window.add_decision(item.at, allowed=d.allowed, risk_score=d.risk_score, personal_data=len(d.personal_data))
+        elif item.signal is not None:
+            window.add_signal(item.at, kind=item.signal.kind, count=item.signal.count)
+
+    async def _evaluate(self, subjects: dict[TopicPartition, set[str]]) -> None:
+        now = self._clock()
+        for tp, names in subjects.items():
+            state = self._partitions.get(tp)
+            if state is None or not state.caught_up:
+                continue
+            for subject in sorted(names):
+                await self._evaluate_subject(tp, state, subject, now)
+
+    async def _evaluate_subject(self, tp: TopicPartition, state: PartitionState, subject: str, now: datetime) -> None:
+        assert self._store is not None  # noqa: S101
+        kinds = _RULES_OF[state.stream]
+        rules = self._rules.rules_for(subject, [k for k in RULE_KINDS if k in kinds])
+        open_alerts = {rule: alert for rule, alert in self._open.of_subject(subject).items() if rule in kinds}
+        window = state.windows.get(subject) or SubjectWindow()
+        for transition in evaluate(subject, rules, window, open_alerts, now):
+            await self._apply(tp, transition)
+
+    async def _apply(self, tp: TopicPartition, transition: Transition) -> None:
+        assert self._store is not None  # noqa: S101
+        applied = await self._store.apply(transition, Source(tp.topic, tp.partition))
+        if applied.open_alert is None:
+            self._open.drop(transition.rule, transition.subject)
+        else:
+            self._open.put(applied.open_alert, tp)
+        if applied.event is not None:
+            self.stats.transitions[transition.kind] += 1
+            self._publish_now.set()
+            log.info(
+                "alert %s %s for %s: %s",
+                applied.event.rule,
+                transition.kind,
+                transition.subject,
+                transition.observation.summary,
+            )
+
+    async def _commit(self) -> None:
+        consumer = self._subscriber.consumer
+        if consumer is None:
+            return
+        offsets = {
+            tp: state.next_offset
+            for tp, state in self._partitions.items()
+            if state.next_offset is not None and state.next_offset >= state.replay_until
+        }
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # The transitions are stored; the next owner reprocesses the records and finds nothing to change.
+            self.stats.commit_failures += 1
+            log.warning("offset commit failed (%s); the records will be redelivered", type(exc).__name__)
+
+    async def _retrying(self, what: str, work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await work()
+            except RETRYABLE_ERRORS as exc:
+                attempt += 1
+                self.stats.database_failures += 1
+                log.warning("alerting %s failed (%s, attempt %d); retrying, nothing committed", what, exc, attempt)
+                if self._stopping.is_set():
+                    raise _Abandoned from exc
+                await self._backoff(attempt)
+                if self._stopping.is_set():
+                    raise _Abandoned from exc
+
+    async def _backoff(self, attempt: int) -> None:
+        delay = min(
+            self.settings.alerts_backoff_initial_s * 2 ** min(attempt - 1, 30), self.settings.alerts_backoff_max_s
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+    # -- time passing: resolve, re-notify, forget ---------------------------------------------------------------
+
+    async def _refresh_rules(self, *, force: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        if not force and loop.time() - self._rules_loaded_at < self.settings.alerts_rules_refresh_s:
+            return
+        assert self._store is not None  # noqa: S101
+        self._rules = await self._store.load_rules()
+        self._rules_loaded_at = loop.time()
+
+    async def reload_rules(self) -> None:
+        """Read the rules now rather than at the next refresh."""
+        async with self._lock:
+            await self._refresh_rules(force=True)
+
+    async def tick(self) -> None:
+        """Evaluate every subject of every caught-up partition at the current time, then forget old seconds."""
+        async with self._lock:
+            await self._refresh_rules()
+            now = self._clock()
+            keep_s = self._rules.max_span_s() + 1
+            for tp, state in list(self._partitions.items()):
+                if not state.caught_up:
+                    continue
+                subjects = set(state.windows) | self._open.subjects_of(tp)
+                for subject in sorted(subjects):
+                    await self._evaluate_subject(tp, state, subject, now)
+                for subject, window in list(state.windows.items()):
+                    window.prune(now.timestamp(), keep_s)
+                    if window.empty:
+                        del state.windows[subject]
+
+    async def _tick_forever(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.alerts_tick_s)
+            if self._stopping.is_set():
+                return
+            try:
+                await self.tick()
+            except RETRYABLE_ERRORS as exc:
+                self.stats.database_failures += 1
+                log.warning("alerting tick skipped: %s", type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - a bug: stop
+                self._halt(exc)
+                return
+
+    # -- the alert-event outbox --------------------------------------------------------------------------------
+
+    async def publish_pending(self) -> int:
+        """Publish alert events not yet on Kafka; returns how many were published."""
+        assert self._store is not None  # noqa: S101
+        published, failure = await self._store.publish_pending(self._publish)
+        self.stats.events_published += published
+        if failure is not None:
+            self.stats.publish_failures += 1
+            log.warning("alert events wait for Kafka: %s", type(failure).__name__)
+        return published
+
+    async def _publish(self, event: AlertEvent) -> None:
+        async with asyncio.timeout(5):
+            await self.broker.publish(
+                event.model_dump_json().encode(),
+                topic=self.settings.alerts_topic,
+                key=event.subject.encode(),
+                headers={
+                    topics.HEADER_EVENT_TYPE: "alert",
+                    topics.HEADER_SCHEMA_VERSION: str(event.schema_version),
+                    topics.HEADER_CONTENT_TYPE: "application/json",
+                },
+            )
+
+    async def _publish_forever(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._publish_now.wait(), timeout=self.settings.alerts_publish_interval_s)
+            self._publish_now.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                await self.publish_pending()
+            except RETRYABLE_ERRORS as exc:
+                self.stats.database_failures += 1
+                log.warning("alert events not published this round: %s", type(exc).__name__)
+            except Exception:
+                log.exception("alert event publishing failed")

@@ -1,0 +1,42 @@
+"""Settings of the webhook delivery worker (started by ``python -m workers``, or ``python -m workers.webhooks``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from infra.settings import CommonSettings
+
+
+class WebhookSettings(CommonSettings):
+    # Attempts per delivery, the first included; after the last failure the delivery is marked failed.
+    webhook_max_attempts: int = Field(8, alias="WEBHOOK_MAX_ATTEMPTS", ge=1, le=50)
+    # The wait after attempt n is min(initial * 2**(n-1), max), then jittered to between half and all of it.
+    webhook_backoff_initial_s: float = Field(10.0, alias="WEBHOOK_BACKOFF_INITIAL_S", gt=0)
+    webhook_backoff_max_s: float = Field(3600.0, alias="WEBHOOK_BACKOFF_MAX_S", gt=0)
+    webhook_timeout_s: float = Field(10.0, alias="WEBHOOK_TIMEOUT_S", gt=0, le=120)
+    webhook_poll_interval_s: float = Field(1.0, alias="WEBHOOK_POLL_INTERVAL_S", gt=0, le=60)
+    # Deliveries claimed (and sent concurrently) per round by one worker.
+    webhook_batch_size: int = Field(20, alias="WEBHOOK_BATCH_SIZE", ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _backoff_makes_sense(self) -> WebhookSettings:
+        if self.webhook_backoff_max_s < self.webhook_backoff_initial_s:
+            raise ValueError("WEBHOOK_BACKOFF_MAX_S must be at least WEBHOOK_BACKOFF_INITIAL_S")
+        return self
+
+    @property
+    def webhook_lease_s(self) -> float:
+        """How long a claimed delivery is kept from other workers: a worker that died mid-call frees it then."""
+        return self.webhook_timeout_s * 2 + 30
+
+    @classmethod
+    def derive(cls, common: CommonSettings, **overrides: Any) -> WebhookSettings:
+        """Webhook settings sharing ``common``'s connections; ``WEBHOOK_*`` values from the environment (or
+        ``overrides``, keyed by environment variable name)."""
+        values: dict[str, Any] = {
+            field.alias or name: getattr(common, name) for name, field in CommonSettings.model_fields.items()
+        }
+        values.update(overrides)
+        return cls(**values)
