@@ -12,10 +12,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
-from urllib.parse import urlsplit
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -23,19 +21,60 @@ import pydantic
 import typer
 from pydantic import BaseModel
 
-from infra.postgres import build_postgres_pool
 from ingress.cli_alerts import alerts_app
 from ingress.cli_receipts import receipts_app
+from ingress.cli_support import (
+    UNREACHABLE as _UNREACHABLE,
+)
+from ingress.cli_support import (
+    CommandError,
+    JsonOpt,
+    LimitOpt,
+    OffsetOpt,
+    YesOpt,
+)
+from ingress.cli_support import (
+    confirm as _confirm,
+)
+from ingress.cli_support import (
+    database_address as _where,
+)
+from ingress.cli_support import (
+    fail as _fail,
+)
+from ingress.cli_support import (
+    load_settings as _settings,
+)
+from ingress.cli_support import (
+    parse_uuid as _parse_id,
+)
+from ingress.cli_support import (
+    print_json as _print_json,
+)
+from ingress.cli_support import (
+    print_table as _print_table,
+)
+from ingress.cli_support import (
+    run_with_pool as _run,
+)
+from ingress.cli_support import (
+    show as _show,
+)
+from ingress.cli_support import (
+    show_page as _show_page,
+)
+from ingress.cli_support import (
+    validate as _validate,
+)
 from ingress.settings import IngressSettings
 from ingress.tenancy import admin_keys, customers, keys, policies
-from ingress.tenancy.errors import TenancyError, parse_id
+from ingress.tenancy.errors import parse_id
 from schemas.admin import (
     DEFAULT_GRACE_PERIOD_S,
     CustomerCreate,
     CustomerUpdate,
     KeyCreate,
     KeyRotate,
-    Page,
     PolicyCreate,
     PolicyUpdate,
 )
@@ -61,29 +100,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(receipts_app, name="receipts")
 app.add_typer(alerts_app, name="alerts")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
-LimitOpt = Annotated[int, typer.Option(min=1, max=500, help="Rows per page.")]
-OffsetOpt = Annotated[int, typer.Option(min=0, help="Rows to skip.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-
-_UNREACHABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InvalidCatalogNameError,
-    asyncpg.InvalidAuthorizationSpecificationError,
-    asyncpg.InvalidPasswordError,
-)
-
 
 # --- plumbing ------------------------------------------------------------------------------------------------
-
-
-class CommandError(Exception):
-    """A refusal found inside a command's database work, printed as it is."""
 
 
 class CustomerFilter(BaseModel):
@@ -94,115 +112,6 @@ class AdminKeyName(BaseModel):
     model_config = pydantic.ConfigDict(str_strip_whitespace=True)
 
     name: Annotated[str, pydantic.Field(min_length=1, max_length=200)]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _settings() -> IngressSettings:
-    try:
-        return IngressSettings()
-    except pydantic.ValidationError as exc:
-        _fail(f"settings: {_validation_message(exc)}")
-
-
-def _where(database_url: str) -> str:
-    """The database's address without credentials."""
-    parts = urlsplit(database_url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
-
-
-def _validation_message(exc: pydantic.ValidationError) -> str:
-    """Same wording as the API's 422 (minus the ``body.`` prefix), every problem on one line each."""
-    lines = [f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors()]
-    return "\n  ".join(lines)
-
-
-def _validate(model: type[BaseModel], data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as exc:
-        _fail(_validation_message(exc))
-
-
-def _parse_id(raw: str, what: str) -> UUID:
-    try:
-        return parse_id(raw, what)
-    except TenancyError as exc:
-        _fail(exc.message)
-
-
-def _run(work: Callable[[asyncpg.Pool, IngressSettings], Awaitable[T]]) -> T:
-    """Run one command's database work on a pool of its own, turning refusals into an error line and exit 1."""
-    settings = _settings()
-
-    async def main() -> T:
-        pool = await build_postgres_pool(settings.database_url, min_size=1, max_size=2)
-        try:
-            return await work(pool, settings)
-        finally:
-            await pool.close()
-
-    try:
-        return asyncio.run(main())
-    except TenancyError as exc:
-        _fail(exc.message)
-    except CommandError as exc:
-        _fail(str(exc))
-    except (asyncpg.DataError, asyncpg.CheckViolationError):
-        _fail("a value was refused by the database")
-    except _UNREACHABLE as exc:
-        _fail(f"cannot use PostgreSQL at {_where(settings.database_url)} ({type(exc).__name__}); is it running?")
-
-
-def _dump(value: BaseModel | Sequence[BaseModel]) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    return [item.model_dump(mode="json") for item in value]
-
-
-def _print_json(value: BaseModel | Sequence[BaseModel]) -> None:
-    typer.echo(json.dumps(_dump(value), indent=2))
-
-
-def _show(record: BaseModel, as_json: bool) -> None:
-    if as_json:
-        _print_json(record)
-    else:
-        _print_record(record)
-
-
-def _show_page(page: Page[Any], columns: Sequence[str], as_json: bool) -> None:
-    if as_json:
-        _print_json(page)
-    else:
-        _print_table(page.items, columns, page.total)
-
-
-def _print_record(record: BaseModel) -> None:
-    data = record.model_dump(mode="json")
-    for name in data:
-        typer.echo(f"{name + ':':<24}{_cell(data[name])}")
-
-
-def _print_table(records: Sequence[BaseModel], columns: Sequence[str], total: int | None = None) -> None:
-    rows = [[_cell(r.model_dump(mode="json")[c]) for c in columns] for r in records]
-    widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(columns)]
-    typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in rows:
-        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-    if total is not None and total > len(records):
-        typer.echo(f"({len(records)} of {total}; use --offset/--limit for more)")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, dict | list | bool):
-        return json.dumps(value)
-    return str(value)
 
 
 def _parse_rate_limit(raw: str | None) -> dict[str, int] | None:
@@ -231,11 +140,6 @@ def _read_rules(rules: str | None, rules_file: Path | None, *, required: bool) -
         return json.loads(rules)
     except ValueError as exc:
         _fail(f"rules: not valid JSON ({exc})")
-
-
-def _confirm(question: str, yes: bool) -> None:
-    if not yes and not typer.confirm(question, default=False):
-        _fail("cancelled")
 
 
 # --- customers -------------------------------------------------------------------------------------------------

@@ -9,26 +9,53 @@ as the last line.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
-from urllib.parse import urlsplit
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-import asyncpg
 import pydantic
 import typer
 from pydantic import BaseModel
 
-from infra.postgres import build_postgres_pool
 from ingress.alerting import alerts, rules, webhooks
-from ingress.errors import ApiError
-from ingress.settings import IngressSettings
-from ingress.tenancy.errors import parse_id
-from schemas.admin import Page
+from ingress.cli_support import (
+    JsonOpt,
+    LimitOpt,
+    OffsetOpt,
+    YesOpt,
+)
+from ingress.cli_support import (
+    confirm as _confirm,
+)
+from ingress.cli_support import (
+    fail as _fail,
+)
+from ingress.cli_support import (
+    parse_uuid as _id,
+)
+from ingress.cli_support import (
+    print_json as _print_json,
+)
+from ingress.cli_support import (
+    print_record as _print_record,
+)
+from ingress.cli_support import (
+    print_table as _print_table,
+)
+from ingress.cli_support import (
+    run_with_pool as _run,
+)
+from ingress.cli_support import (
+    show as _show,
+)
+from ingress.cli_support import (
+    show_page as _show_page,
+)
+from ingress.cli_support import (
+    validate as _validate,
+)
 from schemas.alerting import AlertRuleCreate, AlertRuleUpdate, AlertStatus, DeliveryStatus, RuleKind, WebhookCreate
 
 T = TypeVar("T")
@@ -41,25 +68,9 @@ webhooks_app = typer.Typer(help="Webhook endpoints that receive alerts, and thei
 alerts_app.add_typer(rules_app, name="rules")
 alerts_app.add_typer(webhooks_app, name="webhooks")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
-LimitOpt = Annotated[int, typer.Option(min=1, max=500, help="Rows per page.")]
-OffsetOpt = Annotated[int, typer.Option(min=0, help="Rows to skip.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 CustomerOpt = Annotated[str | None, typer.Option("--customer", help="Customer id.")]
 ParamsOpt = Annotated[str | None, typer.Option("--params", help="Rule parameters as a JSON object.")]
 ParamsFileOpt = Annotated[Path | None, typer.Option("--params-file", help="File holding the parameters JSON.")]
-
-_UNREACHABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InvalidCatalogNameError,
-    asyncpg.InvalidAuthorizationSpecificationError,
-    asyncpg.InvalidPasswordError,
-)
 
 
 class _Filters(BaseModel):
@@ -75,61 +86,6 @@ class _Filters(BaseModel):
 
 
 # --- plumbing ------------------------------------------------------------------------------------------------
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message.removeprefix('body.')}", err=True)
-    raise typer.Exit(1)
-
-
-def _settings() -> IngressSettings:
-    try:
-        return IngressSettings()
-    except pydantic.ValidationError as exc:
-        _fail(f"settings: {_validation_message(exc)}")
-
-
-def _validation_message(exc: pydantic.ValidationError) -> str:
-    lines = [f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors()]
-    return "\n  ".join(lines)
-
-
-def _validate(model: type[BaseModel], data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as exc:
-        _fail(_validation_message(exc))
-
-
-def _id(raw: str, what: str) -> UUID:
-    try:
-        return parse_id(raw, what)
-    except ApiError as exc:
-        _fail(exc.message)
-
-
-def _run(work: Callable[[asyncpg.Pool, IngressSettings], Awaitable[T]]) -> T:
-    settings = _settings()
-
-    async def main() -> T:
-        pool = await build_postgres_pool(settings.database_url, min_size=1, max_size=2)
-        try:
-            return await work(pool, settings)
-        finally:
-            await pool.close()
-
-    try:
-        return asyncio.run(main())
-    except ApiError as exc:
-        _fail(exc.message)
-    except (asyncpg.DataError, asyncpg.CheckViolationError):
-        _fail("a value was refused by the database")
-    except _UNREACHABLE as exc:
-        where = urlsplit(settings.database_url)
-        _fail(
-            f"cannot use PostgreSQL at {where.hostname or 'localhost'}:{where.port or 5432}{where.path}"
-            f" ({type(exc).__name__}); is it running?"
-        )
 
 
 def _read_params(params: str | None, params_file: Path | None) -> dict[str, Any] | None:
@@ -149,54 +105,6 @@ def _read_params(params: str | None, params_file: Path | None) -> dict[str, Any]
     if not isinstance(parsed, dict):
         _fail("params: must be a JSON object")
     return parsed
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, dict | list | bool):
-        return json.dumps(value)
-    return str(value)
-
-
-def _print_json(value: BaseModel | Sequence[BaseModel]) -> None:
-    data = value.model_dump(mode="json") if isinstance(value, BaseModel) else [v.model_dump(mode="json") for v in value]
-    typer.echo(json.dumps(data, indent=2))
-
-
-def _print_record(record: BaseModel, *, skip: Sequence[str] = ()) -> None:
-    for name, value in record.model_dump(mode="json").items():
-        if name not in skip:
-            typer.echo(f"{name + ':':<24}{_cell(value)}")
-
-
-def _print_table(records: Sequence[BaseModel], columns: Sequence[str], total: int | None = None) -> None:
-    rows = [[_cell(r.model_dump(mode="json")[c]) for c in columns] for r in records]
-    widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(columns)]
-    typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in rows:
-        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-    if total is not None and total > len(records):
-        typer.echo(f"({len(records)} of {total}; use --offset/--limit for more)")
-
-
-def _show(record: BaseModel, as_json: bool) -> None:
-    if as_json:
-        _print_json(record)
-    else:
-        _print_record(record)
-
-
-def _show_page(page: Page[Any], columns: Sequence[str], as_json: bool) -> None:
-    if as_json:
-        _print_json(page)
-    else:
-        _print_table(page.items, columns, page.total)
-
-
-def _confirm(question: str, yes: bool) -> None:
-    if not yes and not typer.confirm(question, default=False):
-        _fail("cancelled")
 
 
 # --- alerts ----------------------------------------------------------------------------------------------------
