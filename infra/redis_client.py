@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 
-def build_redis_client(url: str, *, timeout: float = 0.25, max_connections: int = 64) -> aioredis.Redis:
+def build_redis_client(url: str, *, timeout: float = 0.25, max_connections: int = 256) -> aioredis.Redis:
     """A client with short socket timeouts: Redis sits in the request path, so a slow Redis must fail fast.
 
     The pool blocks (up to ``timeout``) for a free connection instead of failing at once, so a burst of

@@ -2,9 +2,11 @@
 fallback per process behind a circuit breaker.
 
 A bucket holds ``capacity`` tokens and refills continuously at ``capacity / window`` per second. Each check takes
-one token. When Redis errors or is slower than ``timeout_s``, the breaker opens for ``open_s`` seconds and each
-process limits with its own in-memory buckets (so a fleet of N processes may let through up to N times the limit
-while Redis is away); then one request probes Redis again and, if it answers, the breaker closes.
+one token. A Redis call that errors or is slower than ``timeout_s`` is decided by this process's in-memory bucket
+for that key, which continues from the last state Redis reported for it (so one slow call under load does not
+hand out a fresh bucket). After ``failure_threshold`` such failures in a row the breaker opens for ``open_s``
+seconds and every check is limited in memory (a fleet of N processes may then let through up to N times the
+limit while Redis is away); then one request probes Redis again and, if it answers, the breaker closes.
 """
 
 from __future__ import annotations
@@ -87,6 +89,13 @@ class LocalBuckets:
         self._max = max_buckets
         self._clock = clock
 
+    def observe(self, key: str, tokens: float, at: float | None = None) -> None:
+        """Adopt the state Redis reported, so a fallback continues from it."""
+        self._buckets.pop(key, None)
+        self._buckets[key] = (tokens, self._clock() if at is None else at)
+        if len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
+
     def take(self, key: str, limit: Limit, cost: int = 1) -> RateDecision:
         now = self._clock()
         rate = limit.capacity / limit.window_s
@@ -108,8 +117,9 @@ class RateLimiter:
         self,
         redis: aioredis.Redis,
         *,
-        timeout_s: float = 0.1,
+        timeout_s: float = 0.25,
         open_s: float = 2.0,
+        failure_threshold: int = 3,
         prefix: str = "rl:",
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -121,6 +131,8 @@ class RateLimiter:
         self._mono = monotonic
         self._open_until = 0.0
         self._probing = False
+        self._threshold = failure_threshold
+        self._consecutive_failures = 0
         self.local = LocalBuckets()
         self.fallback_active = False
         self.fallback_engagements = 0
@@ -134,6 +146,10 @@ class RateLimiter:
         return False
 
     def _trip(self, exc: BaseException) -> None:
+        self._consecutive_failures += 1
+        self._probing = False
+        if self._consecutive_failures < self._threshold and not self.fallback_active:
+            return  # this check is decided locally; the breaker stays closed
         if not self.fallback_active:
             log.warning("rate limiting falls back to in-memory buckets: Redis %s", type(exc).__name__)
             self.fallback_engagements += 1
@@ -142,6 +158,7 @@ class RateLimiter:
         self._probing = False
 
     def _close(self) -> None:
+        self._consecutive_failures = 0
         if self.fallback_active:
             log.info("rate limiting is back on Redis")
         self.fallback_active = False
@@ -159,6 +176,7 @@ class RateLimiter:
                 self._trip(exc)
             else:
                 self._close()
+                self.local.observe(key_id, float(remaining))
                 return RateDecision(
                     allowed=bool(allowed),
                     limit=limit.capacity,

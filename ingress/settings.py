@@ -19,7 +19,7 @@ class IngressSettings(CommonSettings):
     rate_limit_free_window_s: int = Field(60, alias="RATE_LIMIT_FREE_WINDOW_S", gt=0)
     rate_limit_pro_capacity: int = Field(1000, alias="RATE_LIMIT_PRO_CAPACITY", gt=0)
     rate_limit_pro_window_s: int = Field(60, alias="RATE_LIMIT_PRO_WINDOW_S", gt=0)
-    rate_limit_redis_timeout_s: float = Field(0.1, alias="RATE_LIMIT_REDIS_TIMEOUT_S", gt=0)
+    rate_limit_redis_timeout_s: float = Field(0.25, alias="RATE_LIMIT_REDIS_TIMEOUT_S", gt=0)
     rate_limit_breaker_open_s: float = Field(2.0, alias="RATE_LIMIT_BREAKER_OPEN_S", gt=0)
     customer_config_ttl_s: float = Field(30.0, alias="CUSTOMER_CONFIG_TTL_S", gt=0)
     publish_ack_timeout_s: float = Field(0.5, alias="PUBLISH_ACK_TIMEOUT_S", gt=0)

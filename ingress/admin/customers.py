@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from ingress.admin.deps import AdminRoute, PoolDep, audit, forget_cached_keys
+from ingress.admin.deps import AdminRoute, OffsetQuery, PoolDep, audit, forget_cached_keys
 from ingress.auth.deps import require_admin
 from ingress.tenancy import customers
 from ingress.tenancy.errors import parse_id
@@ -31,9 +31,10 @@ async def create_customer(body: CustomerCreate, pool: PoolDep, request: Request)
 async def list_customers(
     pool: PoolDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
+    order: Annotated[Literal["oldest", "newest"], Query(description="creation order")] = "oldest",
 ) -> Page[Customer]:
-    return await customers.list_customers(pool, limit=limit, offset=offset)
+    return await customers.list_customers(pool, limit=limit, offset=offset, newest_first=order == "newest")
 
 
 @router.get("/{customer_id}")

@@ -56,10 +56,13 @@ async def create_customer(pool: asyncpg.Pool, request: CustomerCreate) -> Custom
     return customer_from_row(row)
 
 
-async def list_customers(pool: asyncpg.Pool, *, limit: int = 100, offset: int = 0) -> Page[Customer]:
+async def list_customers(
+    pool: asyncpg.Pool, *, limit: int = 100, offset: int = 0, newest_first: bool = False
+) -> Page[Customer]:
     total = await pool.fetchval("SELECT count(*) FROM customers WHERE deleted_at IS NULL")
+    order = "created_at DESC, id DESC" if newest_first else "created_at, id"
     rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM customers WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT $1 OFFSET $2",
+        f"SELECT {_COLUMNS} FROM customers WHERE deleted_at IS NULL ORDER BY {order} LIMIT $1 OFFSET $2",
         limit,
         offset,
     )

@@ -40,7 +40,7 @@ async def _list_page(
     request: Request, api: OperatorApi, *, form: dict[str, str] | None = None, error: ApiRefusal | None = None
 ) -> Response:
     offset = max(int(request.query_params.get("offset", "0") or 0), 0)
-    page = await api.get("/admin/customers", limit=PAGE_SIZE, offset=offset)
+    page = await api.get("/admin/customers", limit=PAGE_SIZE, offset=offset, order="newest")
     return render(
         request,
         "customers.html",
