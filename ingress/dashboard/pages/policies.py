@@ -3,6 +3,7 @@ diff between any two versions, delete. The API validates; its messages are shown
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 from uuid import UUID
 
@@ -237,3 +238,55 @@ async def delete_policy(policy_id: UUID, api: ApiDep, session: SessionDep) -> Re
     await api.delete(f"/policies/{policy_id}")
     session.notify(f"Policy {policy['name']} deleted.")
     return RedirectResponse(f"/dashboard/customers/{policy['customer_id']}/policies", status_code=303)
+
+
+def _backtest_defaults(policy: dict[str, Any]) -> dict[str, str]:
+    return {"rules": json.dumps(policy["rules"], indent=2, sort_keys=True), "from": "", "to": ""}
+
+
+@router.get("/policies/{policy_id}/backtest")
+async def backtest_form(request: Request, policy_id: UUID, api: ApiDep) -> Response:
+    policy = await api.get(f"/policies/{policy_id}")
+    customer = await api.get(f"/admin/customers/{policy['customer_id']}")
+    return render(
+        request,
+        "backtest.html",
+        {
+            "policy": policy,
+            "customer": customer,
+            "values": _backtest_defaults(policy),
+            "report": None,
+            "tab": "policies",
+        },
+    )
+
+
+@router.post("/policies/{policy_id}/backtest")
+async def backtest_run(request: Request, policy_id: UUID, api: ApiDep, form: FormDep) -> Response:
+    """Replay the customer's recorded decisions under the candidate rules (the API does the work)."""
+    policy = await api.get(f"/policies/{policy_id}")
+    customer = await api.get(f"/admin/customers/{policy['customer_id']}")
+    values = {"rules": form.get("rules", ""), "from": form.get("from", ""), "to": form.get("to", "")}
+    context: dict[str, Any] = {
+        "policy": policy,
+        "customer": customer,
+        "values": values,
+        "report": None,
+        "tab": "policies",
+    }
+    try:
+        rules = json.loads(values["rules"])
+    except ValueError as exc:
+        context["error"] = f"Candidate rules: not valid JSON ({exc})"
+        return render(request, "backtest.html", context, status_code=422)
+    body: dict[str, Any] = {"rules": rules}
+    for name in ("from", "to"):
+        if values[name].strip():
+            body[name] = values[name].strip()
+    report, refusal = await submit(api.post(f"/admin/policies/{policy_id}/backtest", body))
+    if refusal is not None:
+        context["error"] = refusal
+        context["error_details"] = refusal.details
+        return render(request, "backtest.html", context, status_code=refusal.status)
+    context["report"] = report
+    return render(request, "backtest.html", context)
