@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from ingress.errors import ApiError
@@ -58,6 +58,10 @@ def _bcrypt_rounds(request: Request) -> int:
     rounds: int = request.app.state.settings.bcrypt_rounds
     return rounds
 
+
+# PostgreSQL's OFFSET is a bigint: a larger one is the caller's mistake, refused as such rather than by the database.
+MAX_OFFSET = 2**63 - 1
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
 
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 BcryptRoundsDep = Annotated[int, Depends(_bcrypt_rounds)]

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from ingress.admin.deps import AdminRoute, BcryptRoundsDep, PoolDep, audit, forget_cached_keys
+from ingress.admin.deps import AdminRoute, BcryptRoundsDep, OffsetQuery, PoolDep, audit, forget_cached_keys
 from ingress.auth.deps import require_admin
 from ingress.tenancy import keys
 from schemas.admin import ApiKey, KeyCreate, KeyCreated, KeyRotate, Page
@@ -36,7 +36,7 @@ async def list_keys(
     pool: PoolDep,
     customer_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> Page[ApiKey]:
     return await keys.list_keys(pool, customer_id=customer_id, limit=limit, offset=offset)
 

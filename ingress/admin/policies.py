@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from ingress.admin.deps import AdminRoute, PoolDep, audit
+from ingress.admin.deps import AdminRoute, OffsetQuery, PoolDep, audit
 from ingress.auth.deps import require_admin
 from ingress.tenancy import policies
 from ingress.tenancy.errors import parse_id
@@ -36,7 +36,7 @@ async def list_policies(
     pool: PoolDep,
     customer_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> Page[Policy]:
     return await policies.list_policies(pool, customer_id=customer_id, limit=limit, offset=offset)
 
