@@ -51,5 +51,8 @@ fmt: install
 test: services tools lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: services tools
+	$(BIN)/python -m infra.bench $(BENCH_ARGS)
+
 clean: down
 	rm -rf .state

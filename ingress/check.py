@@ -30,9 +30,15 @@ from ingress.responses import JsonResponse
 from ingress.signals import SignalRecorder
 from schemas.check import CheckRequest, CheckResponse
 from schemas.decision_event import BudgetUsage, DecisionEvent
-from schemas.receipt import ReceiptBody, request_digest
+from schemas.receipt import Receipt, ReceiptBody, request_digest
 
 router = APIRouter(tags=["check"])
+
+
+class CheckAnswer(CheckResponse):
+    """The answer as sent: ``CheckResponse`` and the decision's signed receipt (docs/receipts.md)."""
+
+    receipt: Receipt | None = None
 
 
 @dataclass
@@ -47,7 +53,15 @@ class CheckServices:
     budgets: BudgetCounter
 
 
-def _services(request: Request) -> CheckServices:
+def request_schemas() -> dict[str, Any]:
+    """``CheckRequest`` and every model it names, for the OpenAPI components: the route reads its body itself (one
+    bounded parse), so FastAPI would not list the schema its ``requestBody`` refers to."""
+    schema = CheckRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    definitions: dict[str, Any] = schema.pop("$defs", {})
+    return {**definitions, "CheckRequest": schema}
+
+
+async def _services(request: Request) -> CheckServices:  # async: a plain def would hop to the thread pool
     services: CheckServices = request.app.state.check
     return services
 
@@ -132,7 +146,7 @@ def build_event(
 
 @router.post(
     "/v1/check",
-    response_model=CheckResponse,
+    response_model=CheckAnswer,
     responses={
         401: {"description": "missing, malformed, unknown, revoked or expired API key"},
         413: {"description": "body over the size limit"},

@@ -19,6 +19,7 @@ from uuid import UUID
 import asyncpg
 
 from ingress.engine import PolicySnapshot
+from ingress.engine.policy_set import PolicySet
 from ingress.ratelimit import Limit
 from schemas.policy_rules import PolicyRules
 
@@ -59,12 +60,19 @@ class CustomerConfigCache:
         tier_limits: dict[str, Limit],
         *,
         ttl_s: float = 30.0,
+        refresh_wait_s: float = 0.25,
+        retry_s: float = 2.0,
+        load_timeout_s: float = 3.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._get_pool = get_pool
         self._tier_limits = tier_limits
         self._ttl = ttl_s
+        self._refresh_wait = refresh_wait_s
+        self._retry = retry_s
+        self._load_timeout = load_timeout_s
         self._mono = monotonic
+        self._retry_at: dict[UUID, float] = {}  # after a failed refresh, serve the cached copy until then
         self._entries: dict[UUID, CustomerConfig] = {}
         self._generation = 0  # bumped by every invalidation, so a load that raced one is not cached
         self._loading: dict[UUID, asyncio.Task[CustomerConfig]] = {}
@@ -91,31 +99,50 @@ class CustomerConfigCache:
         entry = self._entries.get(customer_id)
         if entry is not None and self._mono() - entry.loaded_at < self._ttl:
             return entry
+        if entry is not None and self._mono() < self._retry_at.get(customer_id, 0.0):
+            # A refresh failed a moment ago: answer from the cached copy instead of making each request wait
+            # on PostgreSQL again (degraded, not slow).
+            self.stale_served += 1
+            return entry
         task = self._loading.get(customer_id)
         if task is None:
             task = asyncio.ensure_future(self._load(customer_id))
             self._loading[customer_id] = task
-            task.add_done_callback(lambda _t: self._loading.pop(customer_id, None))
+            task.add_done_callback(lambda t: self._loaded(customer_id, t))
         try:
-            return await asyncio.shield(task)
+            if entry is None:
+                return await asyncio.shield(task)
+            # A refresh of a cached copy: wait briefly, then serve the copy while the refresh goes on.
+            async with asyncio.timeout(self._refresh_wait):
+                return await asyncio.shield(task)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             if entry is not None:
+                self._retry_at[customer_id] = self._mono() + self._retry
                 self.stale_served += 1
                 return entry
             raise ConfigUnavailable("customer configuration unavailable") from exc
 
+    def _loaded(self, customer_id: UUID, task: asyncio.Task[CustomerConfig]) -> None:
+        self._loading.pop(customer_id, None)
+        if not task.cancelled() and task.exception() is None:  # retrieved: no one may be waiting any more
+            self._retry_at.pop(customer_id, None)
+
     async def _load(self, customer_id: UUID) -> CustomerConfig:
         generation = self._generation
-        pool = await self._get_pool()
-        async with pool.acquire(timeout=2) as conn:
-            customer = await conn.fetchrow(_CUSTOMER, customer_id, timeout=2)
-            rows = await conn.fetch(_POLICIES, customer_id, timeout=2) if customer is not None else []
+        # One deadline over connect, queries and the connection's release (which waits for a cancelled query's
+        # cancellation to reach a server that may not answer).
+        async with asyncio.timeout(self._load_timeout):
+            pool = await self._get_pool()
+            async with pool.acquire(timeout=2) as conn:
+                customer = await conn.fetchrow(_CUSTOMER, customer_id, timeout=2)
+                rows = await conn.fetch(_POLICIES, customer_id, timeout=2) if customer is not None else []
         tier = customer["tier"] if customer is not None else "free"
         default = self._tier_limits.get(tier, self._tier_limits["free"])
         limit = default
         if customer is not None and customer["rate_limit_capacity"] and customer["rate_limit_window_s"]:
             limit = Limit(customer["rate_limit_capacity"], customer["rate_limit_window_s"])
-        policies = tuple(
+        # Indexed once here, not per decision (ingress.engine.policy_set).
+        policies = PolicySet(
             PolicySnapshot(
                 policy_id=str(row["id"]),
                 version=row["version"],

@@ -7,7 +7,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from ingress.request_context import current_request_id
 from ingress.responses import JsonResponse
@@ -80,6 +83,31 @@ def validation_error(errors: Sequence[Any], headers: dict[str, str] | None = Non
     return ApiError(422, "validation_error", message, headers=headers, details=details)
 
 
+class ErrorBody(BaseModel):
+    """The body of every error answer (documented as each operation's ``default`` response)."""
+
+    error: str = Field(description="machine-readable code: unauthorized, forbidden, not_found, validation_error, ...")
+    message: str = Field(description="a sentence safe to show the caller")
+    request_id: str = Field(description="quote it to support")
+    details: Any = Field(None, description="per-field problems on a 422; the reason on a 401")
+
+
+# Every operation may answer an error (401, 403, 404, 409, 413, 422, 429, 503, ...), always in this shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "default": {"model": ErrorBody, "description": "an error: the status says which, the body explains"}
+}
+
+
+def _allowed_methods(app: FastAPI, path: str) -> str:
+    """Every method some route serves at ``path``: Starlette's 405 names only those of the first route matching."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        template = context.path
+        if template and compile_path(template)[0].match(path):
+            methods |= set(getattr(context.original_route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
@@ -90,7 +118,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return validation_error(exc.errors()).response()
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JsonResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JsonResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(app, request.url.path) or headers.get("Allow", "")
+        return error_response(exc.status_code, code, message, headers=headers)

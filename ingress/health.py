@@ -101,5 +101,8 @@ async def prometheus_metrics(request: Request) -> Response:
     if check is not None:
         metrics.SPOOL_DEPTH.set(check.publisher.spool.depth)
         metrics.RATE_FALLBACK.set(1 if check.limiter.fallback_active else 0)
+    auth = getattr(request.app.state, "auth", None)
+    if auth is not None:
+        metrics.BCRYPT_CALLS.set(auth.customers.bcrypt_calls + auth.admins.bcrypt_calls)
     body, content_type = metrics.render_metrics()
     return Response(body, media_type=content_type)

@@ -53,6 +53,12 @@ PUBLISH_OUTCOMES = Counter(
     "governance_decision_publish", "Decision events by outcome (kafka, spool, failed)", ["outcome"]
 )
 SPOOL_DEPTH = Gauge("governance_spool_depth", "Decision events waiting in the spool", multiprocess_mode="max")
+# Set at scrape from the verifiers' own count: a flood of forged or unknown keys must leave it flat.
+BCRYPT_CALLS = Gauge(
+    "governance_auth_bcrypt_calls",
+    "bcrypt verifications run since the process started (key cache misses for a stored key)",
+    multiprocess_mode="sum",
+)
 DB_POOL_IN_USE = Gauge("governance_db_pool_in_use", "PostgreSQL connections in use", multiprocess_mode="sum")
 DB_POOL_SIZE = Gauge("governance_db_pool_size", "PostgreSQL connections open", multiprocess_mode="sum")
 

@@ -9,6 +9,7 @@ import logging
 import secrets
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.logs import customer_id_var, request_id_var
@@ -54,6 +55,8 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            log.debug("client went away before the answer", extra={"request_id": request_id})
         except Exception:
             # Last line of defence: a bug still answers JSON with the request id, and is logged with it.
             log.exception("unhandled error", extra={"request_id": request_id})

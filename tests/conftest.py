@@ -109,7 +109,12 @@ def unique_topic() -> str:
 
 
 @pytest.fixture
-async def app(settings: IngressSettings, migrated: str, clickhouse: Client) -> AsyncIterator[FastAPI]:
+async def app(
+    settings: IngressSettings, migrated: str, clickhouse: Client, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[FastAPI]:
+    """The ingress app in process. Without its audit writer: each test's app would otherwise join and leave the
+    same consumer group (seconds of rebalancing per test); the audit tests start writers of their own."""
+    monkeypatch.setenv("AUDIT_IN_PROCESS", "false")
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application

@@ -181,3 +181,171 @@ def kafka_process() -> Iterator[KafkaProcess]:
             server.resume()
         server.kill()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pg_binary(name: str) -> str:
+    import glob
+
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    binary = found[0] if found else shutil.which(name)
+    assert binary, f"{name} is installed with the postgresql package by the local stack"
+    return binary
+
+
+def _as_postgres_user(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: under root, run it as the `postgres` system user (as infra/local/stack.py)."""
+    import os
+
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@dataclass
+class PostgresProcess:
+    """A PostgreSQL cluster of the test's own (initdb into a temp folder, trust auth on loopback only), so pausing or
+    stopping it harms no one else. Its processes share one process group: ``pause`` stops the postmaster and every
+    backend, as a frozen host would."""
+
+    port: int
+    folder: str
+    proc: subprocess.Popen[bytes] | None = field(default=None)
+
+    @property
+    def data(self) -> str:
+        return f"{self.folder}/data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def init(self) -> None:
+        import os
+        import pathlib
+
+        pathlib.Path(self.data).mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            for path in (self.folder, self.data):
+                shutil.chown(path, "postgres", "postgres")
+        subprocess.run(
+            _as_postgres_user(
+                [
+                    _pg_binary("initdb"),
+                    "-D",
+                    self.data,
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        log = open(f"{self.folder}/postgres.log", "ab")  # noqa: SIM115 - handed to the child process
+        self.proc = subprocess.Popen(
+            _as_postgres_user(
+                [
+                    _pg_binary("postgres"),
+                    "-D",
+                    self.data,
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"unix_socket_directories={self.data}",
+                    "-c",
+                    "max_connections=50",
+                    "-c",
+                    "fsync=off",
+                ]
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so pause() reaches every backend
+        )
+        wait_for_port(self.port, timeout=30)
+        deadline = time.monotonic() + 30
+        ready = _pg_binary("pg_isready")
+        while time.monotonic() < deadline:
+            probe = [ready, "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+            if subprocess.run(probe, check=False).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("PostgreSQL did not become ready")
+
+    def _signal_group(self, sig: int) -> None:
+        import os
+
+        assert self.proc is not None
+        os.killpg(self.proc.pid, sig)
+
+    def _cluster_pids(self) -> list[int]:
+        """The postmaster and every process it forked (each backend runs in a session of its own, so a process
+        group does not reach them)."""
+        import os
+        import pathlib
+
+        postmaster = int(pathlib.Path(self.data, "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children] if os.path.exists(f"/proc/{postmaster}") else children
+
+    def _signal_cluster(self, sig: int) -> None:
+        import os
+        from contextlib import suppress
+
+        for pid in self._cluster_pids():
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def pause(self) -> None:
+        self._signal_cluster(19)  # SIGSTOP: the postmaster first (no new backends), then every backend
+
+    def resume(self) -> None:
+        self._signal_cluster(18)  # SIGCONT
+        self._signal_group(18)  # and runuser, which stops itself when it sees its child stopped
+
+    def stop(self) -> None:
+        from contextlib import suppress
+
+        if self.proc is None:
+            return
+        self.resume()
+        self._signal_group(3)  # SIGQUIT: immediate shutdown, shared memory released
+        deadline = time.monotonic() + 20
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            # runuser stops itself when it sees its child stopped (job control), so it may still be stopped from a
+            # pause: continue it until it has reaped the server and exited.
+            time.sleep(0.1)
+            with suppress(ProcessLookupError):
+                self._signal_group(18)
+        if self.proc.poll() is None:
+            with suppress(ProcessLookupError):
+                self._signal_group(9)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@contextmanager
+def postgres_process() -> Iterator[PostgresProcess]:
+    """A started, empty cluster; migrate it with ``infra.migrate.migrate_postgres(server.url)``."""
+    folder = tempfile.mkdtemp(prefix="governance-test-postgres-")
+    server = PostgresProcess(free_port(), folder)
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)

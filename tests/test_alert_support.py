@@ -1,7 +1,7 @@
 """Helpers for the alerting and webhook tests: a local webhook receiver, events produced to the run's topics,
 the alerting consumer and the delivery worker started in-process with short intervals, waiting.
 
-(A module of helpers, not tests; named so the alerting tests own it.)
+(A module of helpers, not tests.)
 """
 
 from __future__ import annotations

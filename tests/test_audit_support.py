@@ -1,6 +1,6 @@
 """Helpers for the audit and analytics tests: decision events, producing them, storing them, waiting.
 
-(A module of helpers, not tests; named so the audit tests own it.)
+(A module of helpers, not tests.)
 """
 
 from __future__ import annotations

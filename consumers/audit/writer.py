@@ -48,9 +48,23 @@ from consumers.audit.transform import (
     deduplication_token,
 )
 from consumers.settings import AuditSettings
+from infra import pipeline_metrics
 from infra.kafka import build_kafka_broker
 
 log = logging.getLogger("consumers.audit")
+
+# Decoding a record or building its row takes tens of microseconds, on the event loop; in ingress that loop also
+# answers checks. Yielding every so many records bounds what a batch of hundreds holds them up by (~2 ms, not ~40).
+_YIELD_EVERY = 32
+
+
+async def _rows(accepted: list[Accepted]) -> list[tuple[Any, ...]]:
+    rows = []
+    for count, item in enumerate(accepted, 1):
+        if count % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+        rows.append(decision_row(item.event, item.origin))
+    return rows
 
 
 class WriterState(StrEnum):
@@ -170,6 +184,7 @@ class AuditWriter:
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writing: asyncio.Task[None] | None = None  # the batch being written and committed (at most one)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -227,9 +242,12 @@ class AuditWriter:
 
     async def _shutdown(self) -> None:
         current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
+        others = [task for task in self._tasks if task is not current]
+        for task in others:
+            task.cancel()
+        # Let them finish unwinding first: a start cancelled mid-connect cleans up after itself, and must not do
+        # so after the state below says STOPPED.
+        await asyncio.gather(*others, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.broker.stop()
         if self.state is not WriterState.FAILED:
@@ -292,7 +310,9 @@ class AuditWriter:
         consumer = self.consumer
         assigned = consumer.assignment() if consumer is not None else set()
         loop = asyncio.get_running_loop()
-        for record in records:
+        for count, record in enumerate(records, 1):
+            if count % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             if self.state is not WriterState.RUNNING:
                 return
             tp = TopicPartition(record.topic, record.partition)
@@ -349,7 +369,7 @@ class AuditWriter:
         # dropped here and delivered again (from the last commit) to whoever gets the partitions.
         log.info("audit writer losing %s", sorted(_tp_label(tp) for tp in revoked))
         async with self._lock:
-            if self.state in (WriterState.RUNNING, WriterState.STOPPING) and self._batch:
+            if self.state in (WriterState.RUNNING, WriterState.STOPPING) and (self._batch or self._writing):
                 try:
                     await self._flush(persistent=False)
                 except _Abandoned:
@@ -362,14 +382,46 @@ class AuditWriter:
     # -- write and commit --------------------------------------------------------------------------------------
 
     async def _flush(self, *, persistent: bool = True) -> None:
-        """Write the batch (retrying while ``persistent``), dead-letter its invalid records, then commit."""
+        """Write the batch (retrying while ``persistent``), dead-letter its invalid records, then commit.
+
+        A persistent flush writes in the background, so that the next records are decoded while ClickHouse
+        inserts (the embedded engine works outside the GIL for most of an insert). At most one batch is under
+        way: each flush first waits for the one before, so commits stay in order, a batch that could not be
+        written stops every later one from being committed, and a ClickHouse that is down still stops the
+        consumer (back-pressure). A flush that is not persistent (stopping, losing partitions) waits for its own.
+        """
+        await self._settle()
         batch = self._batch
         if not batch:
             return
+        self._batch = _Batch()
+        if not persistent:
+            await self._write_batch(batch, persistent=False)
+            return
+        writing = asyncio.get_running_loop().create_task(self._write_batch(batch, persistent=True))
+        self._writing = writing
+        self._tasks.add(writing)
+        writing.add_done_callback(self._written)
+
+    async def _settle(self) -> None:
+        """Wait for the batch under way, if any; raise what writing it raised, on every call: once a batch could
+        not be written, no later batch may be committed past it (its records are consumed again instead)."""
+        if self._writing is not None:
+            await self._writing
+            self._writing = None
+
+    def _written(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, _Abandoned):
+            self._halt(exc)  # a bug: stop, commit nothing more
+
+    async def _write_batch(self, batch: _Batch, *, persistent: bool) -> None:
         await self._write_rows(batch.accepted, persistent=persistent)
         await self._publish_dead_letters(batch.rejected, persistent=persistent)
         await self._commit(batch.next_offsets)
-        self._batch = _Batch()
         self.stats.batches_written += 1
         self.stats.last_batch_size = len(batch)
         self.stats.last_flush_at = time.time()
@@ -389,14 +441,15 @@ class AuditWriter:
                 )
                 fresh = [a for a in unique.values() if a.event.event_id not in stored]
                 if fresh:
+                    rows = await _rows(fresh)
                     started = time.perf_counter()
-                    await self.store.insert(
-                        [decision_row(a.event, a.origin) for a in fresh],
-                        deduplication_token(fresh),
-                    )
+                    await self.store.insert(rows, deduplication_token(fresh))
                     elapsed = time.perf_counter() - started
                     self.stats.last_insert_latency_s = elapsed
                     self.stats.insert_latency_s_total += elapsed
+                    pipeline_metrics.CLICKHOUSE_INSERT_LATENCY.observe(elapsed * 1000)
+                    pipeline_metrics.AUDIT_BATCH_SIZE.observe(len(fresh))
+                    pipeline_metrics.AUDIT_ROWS_WRITTEN.inc(len(fresh))
                 self.stats.rows_written += len(fresh)
                 self.stats.duplicates_skipped += len(unique) - len(fresh)
                 return

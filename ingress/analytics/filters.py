@@ -25,6 +25,20 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+# What ClickHouse's DateTime64 can hold: a moment outside is the caller's mistake (422), not the store failing.
+STORABLE_YEARS = (1900, 2299)
+
+
+def storable(moment: datetime | None) -> datetime | None:
+    """``moment`` in UTC (None stays None), or ValueError when the audit log cannot hold it."""
+    if moment is None:
+        return None
+    moment = as_utc(moment)
+    if not STORABLE_YEARS[0] <= moment.year <= STORABLE_YEARS[1]:
+        raise ValueError(f"must be between the years {STORABLE_YEARS[0]} and {STORABLE_YEARS[1]}")
+    return moment
+
+
 class DecisionFilters(BaseModel):
     """What a caller may filter the history by. Unknown fields are refused, so a typo never widens a query."""
 
@@ -51,7 +65,7 @@ class DecisionFilters(BaseModel):
     @field_validator("from_", "to")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        return as_utc(value) if value is not None else None
+        return storable(value)
 
     @field_validator("to")
     @classmethod

@@ -22,11 +22,11 @@ from ingress.analytics.export import cursor_key, history_item, iso_utc, to_csv, 
 from ingress.analytics.filters import (
     Cursor,
     DecisionFilters,
-    as_utc,
     decode_cursor,
     encode_cursor,
     field_error,
     parse_filters,
+    storable,
 )
 from ingress.analytics.queries import (
     MAX_BUCKETS,
@@ -124,10 +124,40 @@ async def _history(
     return JsonResponse({"items": items, "next_cursor": next_cursor}, headers=headers)
 
 
-@router.api_route(
+# What a history page is, per ``format``: a JSON page, or NDJSON / CSV with the next cursor in a header.
+_HISTORY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "a page of decisions, newest first",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array", "items": {"type": "object"}},
+                        "next_cursor": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                    },
+                    "required": ["items", "next_cursor"],
+                }
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+        "headers": {NEXT_CURSOR_HEADER: {"description": "the next page's cursor", "schema": {"type": "string"}}},
+    }
+}
+
+
+# GET and POST registered apart: only POST reads a body, so only POST documents one.
+@router.get(
     "/logs",
-    methods=["GET", "POST"],
     summary="Decision history of any customer (operators)",
+    responses=_HISTORY_RESPONSES,
+    openapi_extra={"parameters": _filter_parameters()},
+)
+@router.post(
+    "/logs",
+    summary="Decision history of any customer (operators), filters in a form or JSON body",
+    responses=_HISTORY_RESPONSES,
     openapi_extra={"parameters": _filter_parameters(), "requestBody": _FILTERS_BODY},
 )
 async def logs(request: Request, _admin: AdminDep) -> Response:
@@ -140,6 +170,7 @@ async def logs(request: Request, _admin: AdminDep) -> Response:
 @router.get(
     "/v1/decisions",
     summary="Your own decision history",
+    responses=_HISTORY_RESPONSES,
     openapi_extra={"parameters": _filter_parameters(exclude=("customer_id",))},
 )
 async def own_decisions(request: Request, principal: CustomerDep) -> Response:
@@ -183,7 +214,7 @@ def _top(counts: Any, label: str, top: int) -> list[dict[str, Any]]:
 
 
 def _not_naive(moment: datetime | None) -> datetime | None:
-    return as_utc(moment) if moment is not None else None
+    return storable(moment)
 
 
 UtcDatetime = Annotated[datetime | None, AfterValidator(_not_naive)]
@@ -247,6 +278,20 @@ async def summary(
             "shadow_policies": shadow,
         }
     )
+
+
+@router.get("/admin/analytics/integrity", summary="Stored rows and distinct event ids of one customer (operators)")
+async def integrity(request: Request, _admin: AdminDep, customer_id: UUID) -> JsonResponse:
+    """Reads the raw table, without ``FINAL``: ``rows - unique_event_ids`` is the number of decisions stored more
+    than once (0 when the pipeline deduplicated as promised), which ``/logs`` cannot show since it collapses them."""
+    database = request.app.state.settings.clickhouse_database
+    found = await clickhouse_rows(
+        request,
+        f"SELECT count(), uniqExact(event_id) FROM {database}.decisions WHERE customer_id = {{customer_id:UUID}}",
+        {"customer_id": customer_id},
+    )
+    total, unique = found[0] if found else (0, 0)
+    return JsonResponse({"customer_id": str(customer_id), "rows": int(total), "unique_event_ids": int(unique)})
 
 
 @router.get("/asyncapi.json", summary="AsyncAPI document of the decision stream (operators)")

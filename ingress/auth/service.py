@@ -37,10 +37,11 @@ class AuthService:
             self.admins.invalidate()
             return
         table = payload.get("table")
+        # A key's record is read again in the background; most announcements are the periodic last_used_at update.
         if table == "api_keys" and payload.get("key_id"):
-            self.customers.invalidate(payload["key_id"])
+            self.customers.refresh(payload["key_id"])
         elif table == "admin_keys" and payload.get("key_id"):
-            self.admins.invalidate(payload["key_id"])
+            self.admins.refresh(payload["key_id"])
         elif table == "customers":
             self.customers.invalidate()  # a deleted customer's keys must stop at once
 

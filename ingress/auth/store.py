@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -24,8 +25,11 @@ FROM admin_keys WHERE key_id = $1
 def postgres_record_loader(get_pool: Callable[[], Awaitable[asyncpg.Pool]]) -> RecordLoader:
     async def load(kind: KeyKind, key_id: str) -> KeyRecord | None:
         try:
-            pool = await get_pool()
-            row = await pool.fetchrow(_CUSTOMER_KEY if kind == "live" else _ADMIN_KEY, key_id, timeout=2)
+            # One deadline over connect, acquire, query and release: a frozen server must cost a request 2.5 s
+            # and a 503, not the minutes a cancelled query's release can wait.
+            async with asyncio.timeout(2.5):
+                pool = await get_pool()
+                row = await pool.fetchrow(_CUSTOMER_KEY if kind == "live" else _ADMIN_KEY, key_id, timeout=2)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             raise AuthUnavailable("key store unavailable") from exc
         if row is None:

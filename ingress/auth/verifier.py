@@ -9,8 +9,14 @@ On a request: the key is parsed (format and checksum; no storage touched), then
 3. Failures are remembered (negative cache by HMAC) and counted per ``key_id``: past ``max_failures`` in a window
    further attempts for that key id are refused without bcrypt, so a flood of wrong secrets cannot burn the CPU.
 
-A cached record is dropped when PostgreSQL announces a change to that key (LISTEN/NOTIFY, see ``changes.py``);
-revocation and expiry are checked against the record on every request with the injected clock.
+Revocation and expiry are checked against the cached record on every request with the injected clock. The record
+is read again when PostgreSQL announces a change to that key (LISTEN/NOTIFY, see ``changes.py``): ``refresh``
+reads it in the background, the cached copy serving meanwhile (a change applies within one indexed read);
+``invalidate`` drops it, so that the next request reads it first. After ``ttl_s`` it is read again too.
+
+What bcrypt proved is kept: when the record read again carries the same hash and the same key is presented (equal
+HMACs), bcrypt is not run again. Announcements are frequent (the periodic ``last_used_at`` update is a change to
+every used key): a drop and a bcrypt on each put a bcrypt of latency on that key's requests every few seconds.
 """
 
 from __future__ import annotations
@@ -85,9 +91,12 @@ def failure(reason: FailureReason) -> AuthFailure:
 
 @dataclass
 class _Entry:
-    digest: bytes
-    record: KeyRecord
-    expires: float
+    kind: KeyKind
+    digest: bytes  # HMAC of the key bcrypt accepted
+    key_hash: str  # the stored hash it was accepted against
+    record: KeyRecord | None  # None once invalidated: read again (no bcrypt) before the next use
+    expires: float  # when the record must be read again
+    generation: int = 0  # bumped by invalidate, so that a background read that raced it is not applied
 
 
 class KeyVerifier:
@@ -114,21 +123,61 @@ class KeyVerifier:
         self._negative: dict[bytes, float] = {}
         self._failures: dict[str, tuple[int, float]] = {}
         self._inflight: dict[bytes, asyncio.Future[KeyRecord]] = {}
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._refresh_again: set[str] = set()
         self.bcrypt_calls = 0
         self.cache_hits = 0
         self.cache_misses = 0
+        self.record_reloads = 0  # misses answered by reading the record again, without bcrypt
         self.used: set[str] = set()
 
     def _digest(self, key: str) -> bytes:
         return hmac.new(self._pepper, key.encode(), hashlib.sha256).digest()
 
     def invalidate(self, key_id: str | None = None) -> None:
-        """Forget one key's cached verification, or all of them."""
+        """Forget one key's cached record, or every key's: each is read again before its key is next accepted."""
+        entries = self._verified.values() if key_id is None else filter(None, [self._verified.get(key_id)])
+        for entry in entries:
+            entry.record = None
+            entry.generation += 1
         if key_id is None:
-            self._verified.clear()
             self._negative.clear()
-        else:
-            self._verified.pop(key_id, None)
+
+    def refresh(self, key_id: str) -> None:
+        """A change to this key was announced: read its record again in the background (without a running event
+        loop, drop it instead). The cached record serves until the new one is read."""
+        entry = self._verified.get(key_id)
+        if entry is None or entry.record is None:
+            return
+        if key_id in self._refreshing:
+            self._refresh_again.add(key_id)  # the read under way may predate this change
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._refresh(key_id, entry))
+        except RuntimeError:
+            self.invalidate(key_id)
+            return
+        self._refreshing[key_id] = task
+        task.add_done_callback(lambda _t: self._refreshing.pop(key_id, None))
+
+    async def _refresh(self, key_id: str, entry: _Entry) -> None:
+        again = True
+        while again:
+            self._refresh_again.discard(key_id)
+            generation = entry.generation
+            try:
+                record = await self._load(entry.kind, key_id)
+            except AuthUnavailable:
+                record = None  # cannot tell what changed: read it before the next use
+            if self._verified.get(key_id) is not entry or entry.generation != generation:
+                return  # invalidated or replaced meanwhile: that is newer than what was read here
+            if record is None or record.key_hash != entry.key_hash:
+                self.invalidate(key_id)
+                return
+            self.record_reloads += 1
+            entry.record = record
+            entry.expires = self._mono() + self._ttl
+            again = key_id in self._refresh_again
 
     def _check_state(self, record: KeyRecord) -> None:
         now = self._clock()
@@ -169,7 +218,12 @@ class KeyVerifier:
         digest = self._digest(key)
         now = self._mono()
         entry = self._verified.get(parsed.key_id)
-        if entry is not None and entry.expires > now and hmac.compare_digest(entry.digest, digest):
+        if (
+            entry is not None
+            and entry.record is not None
+            and entry.expires > now
+            and hmac.compare_digest(entry.digest, digest)
+        ):
             self.cache_hits += 1
             self._check_state(entry.record)
             self.used.add(parsed.key_id)
@@ -194,12 +248,16 @@ class KeyVerifier:
             if record is None:
                 self._note_failure(key_id, digest)
                 raise failure("unknown")
-            self.bcrypt_calls += 1
-            ok = await asyncio.to_thread(verify_key_hash, key, record.key_hash)
-            if not ok:
-                self._note_failure(key_id, digest)
-                raise failure("unknown")
-            self._verified[key_id] = _Entry(digest, record, self._mono() + self._ttl)
+            known = self._verified.get(key_id)
+            if known is not None and known.key_hash == record.key_hash and hmac.compare_digest(known.digest, digest):
+                self.record_reloads += 1  # this key was accepted against this very hash: no bcrypt
+            else:
+                self.bcrypt_calls += 1
+                ok = await asyncio.to_thread(verify_key_hash, key, record.key_hash)
+                if not ok:
+                    self._note_failure(key_id, digest)
+                    raise failure("unknown")
+            self._verified[key_id] = _Entry(kind, digest, record.key_hash, record, self._mono() + self._ttl)
             future.set_result(record)
             return record
         except BaseException as exc:

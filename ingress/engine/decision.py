@@ -24,13 +24,13 @@ threshold, then the earlier policy). So ``risk_score >= threshold`` exactly when
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 
 from ingress.engine.budgets import budget_findings
 from ingress.engine.operations import analyze_request
 from ingress.engine.policy import DEFAULT_RULES, CompiledRules, PolicySnapshot, normalize_model
+from ingress.engine.policy_set import PolicyIndex, index_of
 from schemas.check import CheckRequest
 from schemas.decision_event import (
     BudgetUsage,
@@ -320,34 +320,41 @@ class _Group:
         return self.score >= self.rules.threshold
 
 
-_GROUP_KEY = attrgetter("group_key")
-_REF = attrgetter("ref")
+_Evaluated = tuple[_Group | None, _Group | None, dict[str, tuple[_Breach, ...]], dict[str, _Group]]
 
 
-def decide_from_features(
-    operations: Sequence[OperationSummary],
-    personal_data: Sequence[PersonalDataFinding],
-    policies: Sequence[PolicySnapshot],
-    budgets: Sequence[BudgetUsage] = (),
-) -> Decision:
-    """The decision for these features under these policies; ``decide`` is this applied to a request's features.
+def _evaluate_groups(
+    features: _Features, index: PolicyIndex, score_of: Callable[[CompiledRules], tuple[int, bool]]
+) -> _Evaluated:
+    """The top enforce group, the deciding one (the top among those that block on score), the broken groups and
+    the shadow groups' outcomes.
 
-    A stored ``DecisionEvent`` (its ``operations`` and ``personal_data``) replays to the same decision, which is
-    what policy backtesting relies on.
+    Ranking: the higher score; on a tie the lower threshold; on a tie again the earlier policy (a later group must
+    rank strictly higher to replace one). Many rule sets are evaluated as bit sets, the same way (``RuleTable``).
     """
-    features = _Features.of(operations, personal_data)
-    # Policies of equal mode and rules form one group, scored once: with many policies, the per-policy cost is a
-    # dictionary insert done in C. The dict keeps first-appearance order, which breaks ties.
-    members = dict(zip(map(_GROUP_KEY, policies), policies, strict=True))
-    # Ranking: the higher score; on a tie the lower threshold; on a tie again the earlier policy (a later group must
-    # rank strictly higher to replace one).
-    top: _Group | None = None  # the highest score
-    top_rank = (-1, 0)
-    decider: _Group | None = None  # the highest score among the groups that block on score
-    decider_rank = (-1, 0)
+    top: _Group | None = None
+    decider: _Group | None = None
     broken: dict[str, tuple[_Breach, ...]] = {}
     shadows: dict[str, _Group] = {}
-    score_of = _scorer(features)
+    members = index.members
+    if index.table is not None and index.table.handles(features):
+        (first, score), best, breaking = index.table.evaluate(features)
+        top = _Group(index.enforce[first], members[index.enforce[first]].compiled, score)
+        if best is not None:
+            key = index.enforce[best[0]]
+            decider = top if best[0] == first else _Group(key, members[key].compiled, best[1])
+        for position in breaking:
+            key = index.enforce[position]
+            broken[key] = _breaches(features, members[key].compiled)
+        for key in index.shadow:
+            rules = members[key].compiled
+            score, is_broken = score_of(rules)
+            if is_broken:
+                broken[key] = _breaches(features, rules)
+            shadows[key] = _Group(key, rules, score)
+        return top, decider, broken, shadows
+    top_rank = (-1, 0)
+    decider_rank = (-1, 0)
     for key, member in members.items():
         rules = member.compiled
         score, is_broken = score_of(rules)
@@ -364,26 +371,60 @@ def decide_from_features(
         if score >= rules.threshold and rank > decider_rank:
             decider = group or _Group(key, rules, score)
             decider_rank = rank
+    return top, decider, broken, shadows
 
+
+def _reports(
+    policies: Sequence[PolicySnapshot],
+    index: PolicyIndex,
+    broken: dict[str, tuple[_Breach, ...]],
+    shadows: dict[str, _Group],
+) -> tuple[list[Violation], list[ShadowOutcome]]:
+    """The violations of enforce policies and the outcomes of shadow ones, in policy order. Only the policies that
+    report something are visited, when the index knows where they are."""
     violations: list[Violation] = []
     shadow: list[ShadowOutcome] = []
-    if broken or shadows:  # only then is every policy visited in Python
-        for policy in policies:
-            key = policy.group_key
-            found = _violations(policy, broken[key]) if key in broken else []
-            if policy.mode == "shadow":
-                outcome = shadows[key]
-                shadow.append(
-                    ShadowOutcome(
-                        policy_id=policy.policy_id,
-                        version=policy.version,
-                        allowed=not found and not outcome.blocks_on_score,
-                        risk_score=outcome.score,
-                        violations=found,
-                    )
+    if not broken and not shadows:
+        return violations, shadow
+    reporting: Iterable[PolicySnapshot] = policies
+    if index.positions is not None:
+        at = index.positions
+        reporting = [policies[p] for p in sorted(p for key in broken.keys() | shadows.keys() for p in at[key])]
+    for policy in reporting:
+        key = policy.group_key
+        found = _violations(policy, broken[key]) if key in broken else []
+        if policy.mode == "shadow":
+            outcome = shadows[key]
+            shadow.append(
+                ShadowOutcome(
+                    policy_id=policy.policy_id,
+                    version=policy.version,
+                    allowed=not found and not outcome.blocks_on_score,
+                    risk_score=outcome.score,
+                    violations=found,
                 )
-            else:
-                violations.extend(found)
+            )
+        else:
+            violations.extend(found)
+    return violations, shadow
+
+
+def decide_from_features(
+    operations: Sequence[OperationSummary],
+    personal_data: Sequence[PersonalDataFinding],
+    policies: Sequence[PolicySnapshot],
+    budgets: Sequence[BudgetUsage] = (),
+) -> Decision:
+    """The decision for these features under these policies; ``decide`` is this applied to a request's features.
+
+    A stored ``DecisionEvent`` (its ``operations`` and ``personal_data``) replays to the same decision, which is
+    what policy backtesting relies on.
+    """
+    features = _Features.of(operations, personal_data)
+    index = index_of(policies)
+    score_of = _scorer(features)
+    top, decider, broken, shadows = _evaluate_groups(features, index, score_of)
+    violations, shadow = _reports(policies, index, broken, shadows)
 
     if top is None:  # no enforce policy: default scoring and no hard rules
         score, _ = score_of(DEFAULT_RULES)
@@ -402,7 +443,7 @@ def decide_from_features(
         reason=ALLOWED_REASON if allowed else _reason(features, violations, decider, policies, len(shadow)),
         factors=factors,
         violations=tuple(violations),
-        policies=tuple(map(_REF, policies)),
+        policies=index.refs,
         operations=tuple(operations),
         personal_data=tuple(personal_data),
         shadow=tuple(shadow),
