@@ -9,12 +9,13 @@ from infra.sentry import init_sentry
 from ingress.settings import IngressSettings
 
 
-def main() -> None:
+def serve(factory: str = "ingress.app:create_app") -> None:
+    """Run ``factory`` (an import string naming an app factory) under uvicorn as the ingress deployable runs."""
     settings = IngressSettings()
     configure_logging("ingress", settings.log_level)
     init_sentry("ingress", settings)
     uvicorn.run(
-        "ingress.app:create_app",
+        factory,
         factory=True,
         host=settings.api_host,
         port=settings.api_port,
@@ -24,6 +25,10 @@ def main() -> None:
         proxy_headers=False,
         server_header=False,
     )
+
+
+def main() -> None:
+    serve()
 
 
 if __name__ == "__main__":

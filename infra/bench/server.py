@@ -8,14 +8,11 @@ the customer-key verifier's counters (cache hits and misses, bcrypt runs). Both 
 
 from __future__ import annotations
 
-import uvicorn
 from fastapi import FastAPI, Request
 
-from infra.logs import configure_logging
-from infra.sentry import init_sentry
+from ingress.__main__ import serve
 from ingress.app import create_app
 from ingress.responses import JsonResponse
-from ingress.settings import IngressSettings
 
 CONSTANT_PATH = "/bench/constant"
 AUTH_PATH = "/bench/auth"
@@ -45,21 +42,7 @@ def create_bench_app() -> FastAPI:
 
 
 def main() -> None:
-    # The same call as ingress.__main__, with this factory.
-    settings = IngressSettings()
-    configure_logging("ingress", settings.log_level)
-    init_sentry("ingress", settings)
-    uvicorn.run(
-        "infra.bench.server:create_bench_app",
-        factory=True,
-        host=settings.api_host,
-        port=settings.api_port,
-        workers=settings.api_workers,
-        log_level=settings.log_level.lower(),
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
-    )
+    serve("infra.bench.server:create_bench_app")  # exactly as `python -m ingress` runs, with this factory
 
 
 if __name__ == "__main__":
