@@ -70,32 +70,30 @@ def analyze_operation(operation: RequestOperation, index: int, scan: Scanner) ->
     return summary
 
 
+def _model_call(operation: LlmCall | Embedding, index: int, base: str, scan: Scanner) -> OperationSummary:
+    """The summary of a call to a model (generation or embedding): model, provider, tokens, external or not."""
+    return OperationSummary(
+        index=index,
+        type=operation.type,
+        model=_kept(operation.model, f"{base}.model", scan),
+        provider=_kept(operation.provider, f"{base}.provider", scan),
+        tokens=operation.tokens,
+        external=not provider_is_internal(operation.provider),
+    )
+
+
 def _llm_call(operation: LlmCall, index: int, base: str, scan: Scanner) -> OperationSummary:
     if operation.prompt is not None:
         scan.scan(operation.prompt, f"{base}.prompt")
     if operation.messages is not None:
         scan.scan(operation.messages, f"{base}.messages")
-    return OperationSummary(
-        index=index,
-        type=operation.type,
-        model=_kept(operation.model, f"{base}.model", scan),
-        provider=_kept(operation.provider, f"{base}.provider", scan),
-        tokens=operation.tokens,
-        external=not provider_is_internal(operation.provider),
-    )
+    return _model_call(operation, index, base, scan)
 
 
 def _embedding(operation: Embedding, index: int, base: str, scan: Scanner) -> OperationSummary:
     if operation.input is not None:
         scan.scan(operation.input, f"{base}.input")
-    return OperationSummary(
-        index=index,
-        type=operation.type,
-        model=_kept(operation.model, f"{base}.model", scan),
-        provider=_kept(operation.provider, f"{base}.provider", scan),
-        tokens=operation.tokens,
-        external=not provider_is_internal(operation.provider),
-    )
+    return _model_call(operation, index, base, scan)
 
 
 def _data_access(operation: DataAccess, index: int, base: str, scan: Scanner) -> OperationSummary:
