@@ -367,7 +367,21 @@ def figures(scenario: int, title: str, **values: Any) -> None:
     print(f"\n{line}")
     FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
     with FIGURES_FILE.open("a") as out:
-        out.write(json.dumps({"scenario": scenario, "title": title, "at": time.time(), **values}, default=str) + "\n")
+        record = {"scenario": scenario, "title": title, "at": time.time(), **values}
+        out.write(json.dumps(_jsonable(record), default=str) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    """Figures may hold dicts keyed by tuples (a finding is (operation, check)): JSON keys must be strings."""
+    if isinstance(value, dict):
+        return {_key(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _key(key: Any) -> str:
+    return " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
 
 @contextlib.asynccontextmanager
