@@ -30,7 +30,13 @@ def _printable(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
+# The pattern only tells the OpenAPI document what `_printable` refuses; `_printable` words the error.
+_PRINTABLE_PATTERN = "^[^\\x00-\\x1f\\x7f]*$"
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=200, json_schema_extra={"pattern": _PRINTABLE_PATTERN}),
+    AfterValidator(_printable),
+]
 
 
 def _no_nul(value: Any) -> Any:
@@ -46,8 +52,27 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """In the OpenAPI document, a field of a partial update that may not be null does not offer null either."""
+    nullable: frozenset[str] = getattr(model, "_nullable", frozenset())
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf")
+        if name in nullable or not options or {"type": "null"} not in options:
+            continue
+        rest = [option for option in options if option != {"type": "null"}]
+        del prop["anyOf"]
+        if len(rest) == 1:
+            prop.update(rest[0])
+        else:
+            prop["anyOf"] = rest
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+
+
 class _Patch(_Request):
     """A partial update: a field may be left out, but not set to null unless it says so."""
+
+    model_config = ConfigDict(json_schema_extra=patch_schema)
 
     _nullable: ClassVar[frozenset[str]] = frozenset()
 

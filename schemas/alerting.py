@@ -26,6 +26,9 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.admin import patch_schema
+from schemas.check import MAX_COUNT
+
 RuleKind = Literal["block_rate", "high_risk", "personal_data", "volume_spike", "rate_limited", "auth_failures"]
 RULE_KINDS: tuple[RuleKind, ...] = (
     "block_rate",
@@ -87,7 +90,9 @@ class BlockRateParams(RuleParams):
     """Block rate above ``threshold_percent`` over the window, once at least ``min_volume`` decisions were made."""
 
     threshold_percent: StrictFloat = Field(50.0, gt=0, le=100, description="percent of decisions blocked")
-    min_volume: StrictInt = Field(20, ge=1, description="decisions needed in the window before the rate counts")
+    min_volume: StrictInt = Field(
+        20, ge=1, le=MAX_COUNT, description="decisions needed in the window before the rate counts"
+    )
 
 
 class HighRiskParams(RuleParams):
@@ -101,7 +106,7 @@ class HighRiskParams(RuleParams):
 class PersonalDataParams(RuleParams):
     """More than ``max_detections`` personal-data detections (findings) in the window."""
 
-    max_detections: StrictInt = Field(20, ge=0, description="detections allowed per window")
+    max_detections: StrictInt = Field(20, ge=0, le=MAX_COUNT, description="detections allowed per window")
 
 
 class VolumeSpikeParams(RuleParams):
@@ -110,7 +115,7 @@ class VolumeSpikeParams(RuleParams):
 
     factor: StrictFloat = Field(5.0, gt=1, le=1000, description="how many times the baseline counts as a spike")
     baseline_windows: StrictInt = Field(12, ge=1, le=288, description="windows before the current one averaged")
-    min_volume: StrictInt = Field(100, ge=1, description="decisions needed in the window to alert at all")
+    min_volume: StrictInt = Field(100, ge=1, le=MAX_COUNT, description="decisions needed in the window to alert at all")
 
     @property
     def span_s(self) -> int:
@@ -126,13 +131,13 @@ class VolumeSpikeParams(RuleParams):
 class RateLimitedParams(RuleParams):
     """More than ``max_rejections`` rate-limit rejections (429) in the window."""
 
-    max_rejections: StrictInt = Field(100, ge=0, description="rejections allowed per window")
+    max_rejections: StrictInt = Field(100, ge=0, le=MAX_COUNT, description="rejections allowed per window")
 
 
 class AuthFailuresParams(RuleParams):
     """More than ``max_failures`` authentication failures (401) in the window."""
 
-    max_failures: StrictInt = Field(20, ge=0, description="failures allowed per window")
+    max_failures: StrictInt = Field(20, ge=0, le=MAX_COUNT, description="failures allowed per window")
 
 
 PARAMS_BY_KIND: dict[RuleKind, type[RuleParams]] = {
@@ -255,6 +260,8 @@ class AlertRuleCreate(_Request):
 class AlertRuleUpdate(_Request):
     """``PATCH``: what is left out stays; ``params`` replaces the parameters whole (validated for the rule's kind)."""
 
+    model_config = ConfigDict(json_schema_extra=patch_schema)
+
     enabled: StrictBool | None = None
     params: dict[str, Any] | None = None
 
@@ -331,7 +338,13 @@ class WebhookCreate(_Request):
     customer_id: UUID | None = Field(
         None, description="the customer whose alerts it receives; null = an operator endpoint receiving every alert"
     )
-    url: str = Field(min_length=8, max_length=2000)
+    url: str = Field(
+        min_length=8,
+        max_length=2000,
+        description="http:// or https://; no credentials, no #fragment",
+        # What `_valid_url` checks, as far as a pattern can say it (for the OpenAPI document).
+        json_schema_extra={"pattern": "^[hH][tT][tT][pP][sS]?://[^\\x00-\\x20\\x7f@/?#]+([/?][^\\x00-\\x20\\x7f#]*)?$"},
+    )
     description: str = Field("", max_length=200)
 
     @field_validator("url")

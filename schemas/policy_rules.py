@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from schemas.check import MAX_COUNT
+
 
 class RiskWeights(BaseModel):
     """Points each risk factor adds to the score (the score is capped at 100)."""
@@ -34,21 +36,27 @@ class SessionBudget(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="a label, unique within the policy")
     scope: Literal["session_id", "user_id"] = Field(description="the context field the budget is kept per")
     counts: Literal["operations", "external_model_calls", "personal_data_operations", "llm_tokens"]
-    limit: StrictInt = Field(gt=0, description="what one session or user may use in one window")
+    limit: StrictInt = Field(gt=0, le=MAX_COUNT, description="what one session or user may use in one window")
     window_s: StrictInt = Field(gt=0, le=31 * 86_400, description="the window, in seconds (86400 = a day)")
 
 
 class PolicyRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_external_calls: StrictInt | None = Field(None, ge=0, description="external calls allowed in one check")
+    max_external_calls: StrictInt | None = Field(
+        None, ge=0, le=MAX_COUNT, description="external calls allowed in one check"
+    )
     block_personal_data: StrictBool = Field(False, description="block any check in which personal data is found")
     allowed_models: list[str] | None = Field(None, description="models an llm_call may use; others are violations")
-    max_tokens: StrictInt | None = Field(None, gt=0, description="tokens one llm_call may request")
+    max_tokens: StrictInt | None = Field(None, gt=0, le=MAX_COUNT, description="tokens one llm_call may request")
     risk_threshold: StrictInt = Field(50, ge=0, le=100, description="block when the risk score reaches this")
     risk_weights: RiskWeights = Field(default_factory=RiskWeights)
-    large_dataset_rows: StrictInt = Field(10_000, gt=0, description="a data_access of this many rows is large")
-    large_dataset_bytes: StrictInt = Field(100 * 1024 * 1024, gt=0, description="... or of this many bytes")
+    large_dataset_rows: StrictInt = Field(
+        10_000, gt=0, le=MAX_COUNT, description="a data_access of this many rows is large"
+    )
+    large_dataset_bytes: StrictInt = Field(
+        100 * 1024 * 1024, gt=0, le=MAX_COUNT, description="... or of this many bytes"
+    )
     session_budgets: list[SessionBudget] = Field(default_factory=list, max_length=20)
 
     @field_validator("session_budgets")

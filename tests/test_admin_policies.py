@@ -123,6 +123,17 @@ async def test_duplicate_names_conflict_per_customer(
         ({"block_personal_data": "yes"}, "body.rules.block_personal_data"),
         ({"allowed_models": "gpt-4"}, "body.rules.allowed_models"),
         ({"risk_threshold": 101}, "body.rules.risk_threshold"),
+        # Beyond 64 bits: stored as JSON, it could no longer be written back in an answer.
+        ({"max_tokens": 2**64}, "body.rules.max_tokens"),
+        ({"large_dataset_bytes": 10**30}, "body.rules.large_dataset_bytes"),
+        (
+            {
+                "session_budgets": [
+                    {"name": "b", "scope": "user_id", "counts": "operations", "limit": 2**70, "window_s": 60}
+                ]
+            },
+            "body.rules.session_budgets.0.limit",
+        ),
         ({"risk_weights": {"personal_data": -1}}, "body.rules.risk_weights.personal_data"),
         ({"risk_weights": {"gravity": 1}}, "body.rules.risk_weights.gravity"),
         ({"no_such_rule": True}, "body.rules.no_such_rule"),

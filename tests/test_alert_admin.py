@@ -113,6 +113,7 @@ async def test_alert_rules_lifecycle(
         ({"rule": "volume_spike", "params": {"window_s": 3600, "baseline_windows": 100}}, "body.params"),
         ({"rule": "volume_spike", "params": {"factor": 1}}, "body.params.factor"),
         ({"rule": "fire", "params": {}}, "body.rule"),
+        ({"rule": "personal_data", "params": {"max_detections": 2**64}}, "body.params.max_detections"),
         ({"rule": "high_risk", "version": 2}, "body.version"),
         ({"rule": "high_risk", "enabled": "yes"}, "body.enabled"),
         ({"rule": "high_risk", "customer_id": "nope"}, "body.customer_id"),

@@ -183,6 +183,23 @@ async def test_bad_filters_are_422_naming_the_field(
     assert body["details"][0]["field"] == field
 
 
+@pytest.mark.parametrize("moment", ["-1.7e-19", "1795711283", "0.5"])
+async def test_moments_are_iso_8601_never_unix_time(
+    api: httpx.AsyncClient, admin_key: str, customer: SeededCustomer, moment: str
+) -> None:
+    for path, name, key in [
+        ("/logs", "from", admin_key),
+        ("/logs", "to", admin_key),
+        ("/admin/analytics/summary", "to", admin_key),
+        ("/admin/alerts", "since", admin_key),
+        ("/v1/decisions", "from", customer.key),
+    ]:
+        response = await api.get(path, params={name: moment}, headers=bearer(key))
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["details"][0]["field"] == f"query.{name}"
+        assert "ISO 8601" in response.json()["message"]
+
+
 async def test_logs_need_an_admin_key(api: httpx.AsyncClient, customer: SeededCustomer) -> None:
     assert (await api.get("/logs")).status_code == 401
     assert (await api.get("/logs", headers=bearer(customer.key))).status_code == 403

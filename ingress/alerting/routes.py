@@ -5,14 +5,14 @@ Routes only adapt HTTP to the data functions beside them, which the ``govern ale
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from ingress.admin.deps import AdminRoute, PoolDep, audit
+from ingress.admin.deps import MAX_OFFSET, AdminRoute, PoolDep, audit
 from ingress.alerting import alerts, rules, webhooks
+from ingress.analytics.filters import IsoDatetime
 from ingress.auth.deps import require_admin
 from ingress.tenancy.errors import parse_id
 from schemas.admin import Page
@@ -33,7 +33,7 @@ from schemas.alerting import (
 )
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")]
 
 
 def _admin_router(prefix: str, tag: str) -> APIRouter:
@@ -103,7 +103,7 @@ async def list_alerts(
     subject: Annotated[str | None, Query(max_length=64, description="a customer id, or 'unknown'")] = None,
     status: AlertStatus | None = None,
     rule: RuleKind | None = None,
-    since: Annotated[datetime | None, Query(description="open at any moment since then")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="open at any moment since then (ISO 8601)")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[Alert]:

@@ -7,13 +7,23 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 MAX_LIMIT = 1000
 
@@ -27,6 +37,23 @@ def as_utc(moment: datetime) -> datetime:
 
 # What ClickHouse's DateTime64 can hold: a moment outside is the caller's mistake (422), not the store failing.
 STORABLE_YEARS = (1900, 2299)
+
+
+_ISO_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
+
+
+def iso_only(value: Any) -> Any:
+    """Refuse anything but an ISO 8601 date or date-time (a datetime object passes through).
+
+    pydantic would also read a number, or a string of one, as Unix time: ``to=-1e-19`` meant 1970. The API documents
+    ISO 8601, so a number is the caller's mistake, said as one.
+    """
+    if (isinstance(value, str) and not _ISO_DATE.match(value)) or isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(iso_only)]
 
 
 def storable(moment: datetime | None) -> datetime | None:
@@ -45,8 +72,10 @@ class DecisionFilters(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     customer_id: UUID | None = Field(None, description="only this customer's decisions (admin endpoints only)")
-    from_: datetime | None = Field(None, alias="from", description="decided at or after (ISO 8601; UTC if no offset)")
-    to: datetime | None = Field(None, description="decided before (ISO 8601; UTC if no offset)")
+    from_: IsoDatetime | None = Field(
+        None, alias="from", description="decided at or after (ISO 8601; UTC if no offset)"
+    )
+    to: IsoDatetime | None = Field(None, description="decided before (ISO 8601; UTC if no offset)")
     decision: Literal["allow", "block"] | None = None
     min_risk: int | None = Field(None, ge=0, le=100, description="risk score at least this")
     request_id: str | None = Field(None, min_length=1, max_length=200)

@@ -22,6 +22,7 @@ from ingress.analytics.export import cursor_key, history_item, iso_utc, to_csv, 
 from ingress.analytics.filters import (
     Cursor,
     DecisionFilters,
+    IsoDatetime,
     decode_cursor,
     encode_cursor,
     field_error,
@@ -217,7 +218,7 @@ def _not_naive(moment: datetime | None) -> datetime | None:
     return storable(moment)
 
 
-UtcDatetime = Annotated[datetime | None, AfterValidator(_not_naive)]
+UtcDatetime = Annotated[IsoDatetime | None, AfterValidator(_not_naive)]
 
 
 @router.get("/admin/analytics/summary", summary="Counts, block rate, risk and top reasons from the rollups")

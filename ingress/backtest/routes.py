@@ -10,7 +10,7 @@ import asyncpg
 from fastapi import APIRouter, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from ingress.analytics.filters import storable
+from ingress.analytics.filters import IsoDatetime, storable
 from ingress.analytics.routes import clickhouse_rows
 from ingress.auth.deps import AdminDep
 from ingress.backtest.core import backtest
@@ -30,8 +30,8 @@ class BacktestRequest(BaseModel):
 
     rules: dict[str, Any] = Field(description="the candidate rules, validated like a policy's")
     # Within what the audit log can hold: a year 154 is the caller's mistake (422), not the store failing (503).
-    start: Annotated[datetime | None, Field(alias="from"), AfterValidator(storable)] = None
-    end: Annotated[datetime | None, Field(alias="to"), AfterValidator(storable)] = None
+    start: Annotated[IsoDatetime | None, Field(alias="from"), AfterValidator(storable)] = None
+    end: Annotated[IsoDatetime | None, Field(alias="to"), AfterValidator(storable)] = None
     max_decisions: int = Field(100_000, ge=1, le=MAX_DECISIONS)
     samples: int = Field(10, ge=0, le=100)
 
