@@ -10,7 +10,16 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 
 from schemas.policy_rules import PolicyRules
 
@@ -87,8 +96,8 @@ class _Patch(_Request):
 class RateLimit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    capacity: int = Field(gt=0, le=_INT4_MAX, description="requests allowed per window")
-    window_s: int = Field(gt=0, le=_INT4_MAX, description="window length in seconds")
+    capacity: StrictInt = Field(gt=0, le=_INT4_MAX, description="requests allowed per window")
+    window_s: StrictInt = Field(gt=0, le=_INT4_MAX, description="window length in seconds")
 
 
 class CustomerCreate(_Request):
@@ -127,7 +136,7 @@ class KeyCreate(_Request):
 
 
 class KeyRotate(_Request):
-    grace_period_s: int = Field(
+    grace_period_s: StrictInt = Field(
         DEFAULT_GRACE_PERIOD_S, ge=0, le=MAX_GRACE_PERIOD_S, description="seconds the old key keeps working"
     )
 
@@ -193,7 +202,7 @@ class PolicyCreate(_PolicyFields):
     customer_id: UUID
     name: Name
     rules: PolicyRules
-    active: bool = True
+    active: StrictBool = True
     mode: PolicyMode = "enforce"
 
 
@@ -202,14 +211,14 @@ class PolicyReplace(_PolicyFields):
 
     name: Name
     rules: PolicyRules
-    active: bool = True
+    active: StrictBool = True
     mode: PolicyMode = "enforce"
 
 
 class PolicyUpdate(_Patch, _PolicyFields):
     name: Name | None = None
     rules: PolicyRules | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
     mode: PolicyMode | None = None
 
 

@@ -161,6 +161,17 @@ BAD_INPUT: list[tuple[str, str, Any, str]] = [
     ("POST", "/policies", {"customer_id": "{customer}", "name": "x"}, "body.rules"),
     ("POST", "/policies", {"customer_id": "{customer}", "name": "x", "rules": {}, "mode": "audit"}, "body.mode"),
     ("POST", "/policies", {"customer_id": "{customer}", "name": "x", "rules": {}, "active": "maybe"}, "body.active"),
+    # JSON types are strict: 0 is not false, true is not 1
+    ("POST", "/policies", {"customer_id": "{customer}", "name": "x", "rules": {}, "active": 0}, "body.active"),
+    ("PUT", "/policies/{policy}", {"name": "x", "rules": {}, "active": 1}, "body.active"),
+    ("PATCH", "/policies/{policy}", {"active": "true"}, "body.active"),
+    (
+        "PATCH",
+        "/admin/customers/{customer}",
+        {"rate_limit": {"capacity": True, "window_s": 60}},
+        "body.rate_limit.capacity",
+    ),
+    ("POST", "/admin/keys/{key}/rotate", {"grace_period_s": 60.0}, "body.grace_period_s"),
     ("POST", "/policies", {"customer_id": "{customer}", "name": "x", "rules": None}, "body.rules"),
     ("PUT", "/policies/{policy}", {"rules": {}}, "body.name"),
     ("PATCH", "/policies/{policy}", {"rules": None}, "body.rules"),
