@@ -226,8 +226,13 @@ async def test_alerts_are_listed_with_filters(
     assert await ids(rule="high_risk") == [str(resolved.alert_id)]
     assert set(await ids(since=(datetime.now(UTC) - timedelta(minutes=1)).isoformat())) == both
     assert await ids(since=(datetime.now(UTC) + timedelta(minutes=1)).isoformat()) == [str(still_open.alert_id)]
+    assert await ids(subject=str(customer.id)) == await ids()
+    assert await ids(subject="unknown") == []
     bad = await client.get("/admin/alerts", params={"status": "closed"}, headers=admin)
     assert _field_of(bad) == "query.status"
+    for subject in ("\x00J", "someone"):  # a customer id or "unknown"; a NUL used to reach PostgreSQL
+        bad = await client.get("/admin/alerts", params={"subject": subject}, headers=admin)
+        assert _field_of(bad) == "query.subject"
 
     detail = (await client.get(f"/admin/alerts/{resolved.alert_id}", headers=admin)).json()
     assert (detail["status"], detail["sequence"], detail["rule"]) == ("resolved", 2, "high_risk")

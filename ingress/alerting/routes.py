@@ -100,7 +100,13 @@ async def list_alerts(
     *,
     pool: PoolDep,
     customer_id: UUID | None = None,
-    subject: Annotated[str | None, Query(max_length=64, description="a customer id, or 'unknown'")] = None,
+    subject: Annotated[
+        str | None,
+        Query(
+            pattern=r"^([0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|unknown)$",
+            description="a customer id, or 'unknown'",
+        ),
+    ] = None,
     status: AlertStatus | None = None,
     rule: RuleKind | None = None,
     since: Annotated[IsoDatetime | None, Query(description="open at any moment since then (ISO 8601)")] = None,

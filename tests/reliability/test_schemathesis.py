@@ -41,7 +41,7 @@ Finding = tuple[str, str]  # (operation, check)
 # appear here: a 5xx, a response off its schema, an undocumented status or content type fails the test outright.
 TOLERATED_CHECKS = {"positive_data_acceptance", "negative_data_rejection", "allow_header_conformance"}
 _STRICT = "counts are strict JSON integers on purpose: 3.0 is refused (422 naming the field), though JSON Schema"
-_STRICT += " calls it an integer (schemas/policy_rules.py, schemas/alerting.py)"
+_STRICT += " calls it an integer (schemas/admin.py, schemas/policy_rules.py, schemas/alerting.py)"
 _NAMES = "names are stripped of surrounding white space, so a name of spaces only is empty (422 naming it)"
 _PARAMS = "an alert rule's `params` is documented as an object; which fields it takes depends on `rule` (422 names"
 _PARAMS += " the field)"
@@ -74,6 +74,7 @@ KNOWN: dict[Finding, str] = {
     ("PATCH /admin/alert-rules/{rule_id}", "positive_data_acceptance"): _PARAMS + "; " + _STRICT,
     ("POST /admin/alert-rules", "positive_data_acceptance"): _PARAMS + "; " + _STRICT,
     ("POST /admin/webhooks", "positive_data_acceptance"): _URL,
+    ("POST /admin/keys/{key_ref}/rotate", "positive_data_acceptance"): _STRICT,
     # The stateful phase reports under one label; its findings are the ones above, met along a sequence of calls.
     ("Stateful tests", "positive_data_acceptance"): "the findings above, reached through sequences of calls",
 }
