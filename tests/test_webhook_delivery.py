@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
 from consumers.alerts.evaluate import Observation, OpenAlert, Transition
 from consumers.alerts.store import AlertStore, Source
@@ -28,6 +29,7 @@ from tests.test_alert_support import (
     wait_for,
     webhook_settings,
 )
+from workers.webhooks.addresses import non_public
 from workers.webhooks.signing import sign
 
 FIRING = Observation(True, 99.0, 90.0, "highest risk score 99 over the last 300 s; alerts at 90")
@@ -215,3 +217,55 @@ async def test_two_workers_deliver_each_event_once(pg_pool: asyncpg.Pool, settin
     ids = [r.headers["x-governance-delivery"] for r in receiver.received]
     assert len(ids) == len(set(ids)) == 2 * len(RULE_KINDS)
     assert sum(worked) >= len(ids)  # other tests' leftovers may add to the count, never remove
+
+
+async def test_outside_local_runs_private_destinations_are_refused(
+    pg_pool: asyncpg.Pool, settings: IngressSettings
+) -> None:
+    customer = await insert_customer(pg_pool)
+    receiver = WebhookReceiver()
+    await receiver.start()
+    hook = await add_webhook(pg_pool, customer.id, receiver.url.replace("127.0.0.1", "localhost"))
+    await open_alert(pg_pool, customer.id)
+    try:
+        worker_settings = webhook_settings(settings, WEBHOOK_MAX_ATTEMPTS=2, WEBHOOK_ALLOW_PRIVATE_ADDRESSES=False)
+        assert not worker_settings.allows_private_addresses
+        async with running_worker(worker_settings):
+            await wait_for(lambda: _status(pg_pool, hook.id, "failed"), what="the delivery to fail")
+    finally:
+        await receiver.stop()
+
+    assert receiver.received == []
+    [delivery] = await deliveries(pg_pool, hook.id)
+    assert delivery.last_status_code is None
+    assert delivery.last_error is not None
+    assert delivery.last_error.startswith("refused: localhost resolves to ")
+    assert "not a public address" in delivery.last_error
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("172.16.0.1", True),
+        ("192.168.1.1", True),
+        ("169.254.169.254", True),  # cloud metadata
+        ("100.64.0.1", True),  # carrier-grade NAT
+        ("0.0.0.0", True),  # noqa: S104 - an address to classify, not to bind
+        ("224.0.0.1", True),
+        ("::1", True),
+        ("fe80::1%eth0", True),
+        ("fd00::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("93.184.216.34", False),
+        ("2606:4700:4700::1111", False),
+    ],
+)
+def test_only_global_unicast_addresses_are_public(address: str, refused: bool) -> None:
+    assert non_public(address) is refused
+
+
+def test_local_runs_allow_private_destinations_unless_told_otherwise(settings: IngressSettings) -> None:
+    assert webhook_settings(settings).allows_private_addresses  # ENVIRONMENT=test
+    assert not webhook_settings(settings, WEBHOOK_ALLOW_PRIVATE_ADDRESSES=False).allows_private_addresses

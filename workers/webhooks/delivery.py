@@ -5,6 +5,8 @@ Each call goes to the registered URL only: redirects are not followed (a 3xx is 
 body is never read, and the whole call is bounded by ``WEBHOOK_TIMEOUT_S``. Any answer but 2xx, a timeout or a
 connection error is retried after an exponential, jittered wait, until ``WEBHOOK_MAX_ATTEMPTS``; then the
 delivery is ``failed``. Environment proxy variables are ignored, so a call goes straight to the endpoint.
+Outside local runs a host that resolves to a loopback, private or link-local address is refused before the call
+(``addresses.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import httpx
 
 from infra.postgres import build_postgres_pool
 from schemas.alerting import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER
+from workers.webhooks.addresses import refused_destination
 from workers.webhooks.outbox import AttemptResult, Claimed, Outcome, claim_due, record_attempt
 from workers.webhooks.settings import WebhookSettings
 from workers.webhooks.signing import sign
@@ -181,6 +184,10 @@ class WebhookDeliveryWorker:
         began = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        if not self.settings.allows_private_addresses:
+            refused = await refused_destination(claimed.url)
+            if refused is not None:
+                return AttemptResult(started_at, (time.perf_counter() - began) * 1000, None, refused[:_ERROR_MAX])
         try:
             async with (
                 asyncio.timeout(self.settings.webhook_timeout_s),

@@ -20,6 +20,16 @@ class WebhookSettings(CommonSettings):
     # Deliveries claimed (and sent concurrently) per round by one worker.
     webhook_batch_size: int = Field(20, alias="WEBHOOK_BATCH_SIZE", ge=1, le=500)
 
+    # Whether a delivery may reach loopback, private and link-local addresses (workers/webhooks/addresses.py).
+    # Unset: yes in local and test runs (receivers on 127.0.0.1), no in staging and production.
+    webhook_allow_private_addresses: bool | None = Field(None, alias="WEBHOOK_ALLOW_PRIVATE_ADDRESSES")
+
+    @property
+    def allows_private_addresses(self) -> bool:
+        if self.webhook_allow_private_addresses is not None:
+            return self.webhook_allow_private_addresses
+        return self.environment in {"local", "test"}
+
     @model_validator(mode="after")
     def _backoff_makes_sense(self) -> WebhookSettings:
         if self.webhook_backoff_max_s < self.webhook_backoff_initial_s:
