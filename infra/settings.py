@@ -23,7 +23,10 @@ LOCAL_DATABASE_URL = "postgresql://governance:governance@127.0.0.1:5432/governan
 class CommonSettings(BaseSettings):
     """Connection settings every role needs, named as in docker-compose.yml."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # Errors name the variable, never echo values: they hold passwords and keys.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Literal["local", "test", "staging", "production"] = Field("local", alias="ENVIRONMENT")
     state_dir: Path = Field(DEFAULT_STATE_DIR, alias="GOVERNANCE_STATE_DIR")
@@ -41,6 +44,9 @@ class CommonSettings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", alias="METRICS_HOST")
     sentry_dsn: str = Field("", alias="SENTRY_DSN")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # AES-256 key (base64) sealing webhook signing secrets at rest (infra/secret_box.py); required outside local runs
+    # by the roles that use it (ingress registers webhooks, workers deliver them).
+    webhook_secrets_key: str = Field("", alias="WEBHOOK_SECRETS_KEY", repr=False)
 
     @property
     def clickhouse_dsn(self) -> str:

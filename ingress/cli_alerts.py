@@ -19,6 +19,7 @@ import pydantic
 import typer
 from pydantic import BaseModel
 
+from infra.secret_box import SecretBox
 from ingress.alerting import alerts, rules, webhooks
 from ingress.cli_support import (
     JsonOpt,
@@ -274,7 +275,9 @@ def webhooks_create(
     """Register an endpoint. Its signing secret is printed once, as the last line."""
     request = _validate(WebhookCreate, {"customer_id": customer, "url": url, "description": description})
     created = _run(
-        lambda pool, s: webhooks.create_webhook(pool, request, require_https=s.environment in {"staging", "production"})
+        lambda pool, s: webhooks.create_webhook(
+            pool, request, require_https=s.environment in {"staging", "production"}, box=SecretBox.from_settings(s)
+        )
     )
     if as_json:
         _print_json(created)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from infra.secret_box import SecretBox
 from infra.settings import CommonSettings
 
 
@@ -29,6 +30,11 @@ class IngressSettings(CommonSettings):
     receipt_keys_dir_override: str = Field("", alias="RECEIPT_KEYS_DIR")
     receipt_signing_key: str = Field("", alias="RECEIPT_SIGNING_KEY", repr=False)
     ready_timeout_s: float = Field(1.0, alias="READY_TIMEOUT_S", gt=0)
+
+    @model_validator(mode="after")
+    def _webhook_secrets_key_usable(self) -> IngressSettings:
+        SecretBox.from_settings(self)  # required outside local runs, and 32 bytes of base64 when given
+        return self
 
     @property
     def spool_dir(self) -> Path:

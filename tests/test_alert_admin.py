@@ -16,6 +16,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from typer.testing import CliRunner, Result
 
+from infra.secret_box import SecretBox
 from ingress.app import create_app
 from ingress.cli_alerts import alerts_app
 from ingress.settings import IngressSettings
@@ -176,6 +177,11 @@ async def test_webhooks_show_the_secret_once(
     listed = await client.get("/admin/webhooks", params={"customer_id": str(customer.id)}, headers=admin)
     assert listed.json()["items"] == [shown]
     assert hook["secret"] not in listed.text
+    # Stored sealed (ENVIRONMENT=test seals with the local development key), never as it was shown.
+    stored = await pg_pool.fetchval("SELECT secret FROM webhooks WHERE id = $1", uuid.UUID(hook["id"]))
+    assert stored.startswith("enc1:")
+    assert hook["secret"] not in stored
+    assert SecretBox.local().open(stored) == hook["secret"]
 
     await open_alert(pg_pool, customer.id)
     pending = (await client.get(f"{url}/deliveries", headers=admin)).json()

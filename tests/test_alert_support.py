@@ -23,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from consumers.alerts import AlertingConsumer, AlertingSettings
+from infra.secret_box import SecretBox
 from ingress.alerting import rules as alert_rules
 from ingress.alerting import webhooks
 from ingress.settings import IngressSettings
@@ -203,7 +204,10 @@ async def add_rule(pool: asyncpg.Pool, customer_id: uuid.UUID | None, rule: str,
 
 async def add_webhook(pool: asyncpg.Pool, customer_id: uuid.UUID | None, url: str) -> WebhookCreated:
     return await webhooks.create_webhook(
-        pool, WebhookCreate(customer_id=customer_id, url=url, description="test"), require_https=False
+        pool,
+        WebhookCreate(customer_id=customer_id, url=url, description="test"),
+        require_https=False,
+        box=SecretBox.local(),  # what ENVIRONMENT=test uses without WEBHOOK_SECRETS_KEY
     )
 
 

@@ -22,11 +22,18 @@ def _compose_available() -> bool:
 @pytest.mark.skipif(not _compose_available(), reason="no docker client with the compose plugin (make tools builds it)")
 def test_docker_compose_config_is_valid(project_root: Path) -> None:
     compose = ["docker", "compose", "-f", str(project_root / "docker-compose.yml"), "config", "-q"]
-    env = {**os.environ, "POSTGRES_PASSWORD": "example", "CLICKHOUSE_PASSWORD": "example"}
+    env = {
+        **os.environ,
+        "POSTGRES_PASSWORD": "example",
+        "CLICKHOUSE_PASSWORD": "example",
+        "WEBHOOK_SECRETS_KEY": "c2VjcmV0cy1rZXktZm9yLXRoZS1jb25maWctY2hlY2s=",
+    }
     result = subprocess.run(compose, capture_output=True, text=True, check=False, cwd=project_root, env=env)
     assert result.returncode == 0, result.stderr
     # the secrets are required: without them the file refuses to render
-    bare = {k: v for k, v in env.items() if k not in {"POSTGRES_PASSWORD", "CLICKHOUSE_PASSWORD"}}
+    bare = {
+        k: v for k, v in env.items() if k not in {"POSTGRES_PASSWORD", "CLICKHOUSE_PASSWORD", "WEBHOOK_SECRETS_KEY"}
+    }
     refused = subprocess.run(compose, capture_output=True, text=True, check=False, cwd=project_root, env=bare)
     assert refused.returncode != 0
     assert "PASSWORD is missing a value" in refused.stderr

@@ -4,6 +4,8 @@ several workers at once."""
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import time
 import uuid
@@ -13,9 +15,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pydantic import ValidationError
 
 from consumers.alerts.evaluate import Observation, OpenAlert, Transition
 from consumers.alerts.store import AlertStore, Source
+from infra.secret_box import SecretBox, SecretBoxError
 from ingress.alerting import webhooks as webhook_data
 from ingress.settings import IngressSettings
 from schemas.alerting import PARAMS_BY_KIND, RULE_KINDS, RuleKind
@@ -29,6 +33,7 @@ from tests.test_alert_support import (
     wait_for,
     webhook_settings,
 )
+from workers.webhooks import WebhookSettings
 from workers.webhooks.addresses import non_public
 from workers.webhooks.signing import sign
 
@@ -269,3 +274,58 @@ def test_only_global_unicast_addresses_are_public(address: str, refused: bool) -
 def test_local_runs_allow_private_destinations_unless_told_otherwise(settings: IngressSettings) -> None:
     assert webhook_settings(settings).allows_private_addresses  # ENVIRONMENT=test
     assert not webhook_settings(settings, WEBHOOK_ALLOW_PRIVATE_ADDRESSES=False).allows_private_addresses
+
+
+async def test_a_secret_stored_before_encryption_still_signs(pg_pool: asyncpg.Pool, settings: IngressSettings) -> None:
+    customer = await insert_customer(pg_pool)
+    receiver = WebhookReceiver()
+    await receiver.start()
+    hook = await add_webhook(pg_pool, customer.id, receiver.url)
+    await pg_pool.execute("UPDATE webhooks SET secret = $2 WHERE id = $1", hook.id, hook.secret)  # a legacy row
+    await open_alert(pg_pool, customer.id)
+    try:
+        async with running_worker(webhook_settings(settings)):
+            await wait_for(lambda: _status(pg_pool, hook.id, "delivered"), what="the delivery")
+    finally:
+        await receiver.stop()
+    assert [signature_is_valid(r, hook.secret) for r in receiver.received] == [True]
+
+
+async def test_a_secret_sealed_under_another_key_fails_the_attempt_not_the_worker(
+    pg_pool: asyncpg.Pool, settings: IngressSettings
+) -> None:
+    customer = await insert_customer(pg_pool)
+    receiver = WebhookReceiver()
+    await receiver.start()
+    hook = await add_webhook(pg_pool, customer.id, receiver.url)
+    other = SecretBox(os.urandom(32)).seal(hook.secret)
+    await pg_pool.execute("UPDATE webhooks SET secret = $2 WHERE id = $1", hook.id, other)
+    await open_alert(pg_pool, customer.id)
+    try:
+        async with running_worker(webhook_settings(settings, WEBHOOK_MAX_ATTEMPTS=2)) as worker:
+            await wait_for(lambda: _status(pg_pool, hook.id, "failed"), what="the delivery to fail")
+            assert worker.stats.failed == 1
+    finally:
+        await receiver.stop()
+    assert receiver.received == []  # nothing unsigned or wrongly signed went out
+    [delivery] = await deliveries(pg_pool, hook.id)
+    assert delivery.last_error is not None
+    assert "does not open under WEBHOOK_SECRETS_KEY" in delivery.last_error
+
+
+def test_the_secrets_key_is_required_outside_local_runs_and_never_echoed(settings: IngressSettings) -> None:
+    real = base64.b64encode(os.urandom(32)).decode()
+    staging = {"ENVIRONMENT": "staging", "DATABASE_URL": "postgresql://app:s3cret@db/governance"}
+    with pytest.raises(ValidationError, match="WEBHOOK_SECRETS_KEY is required"):
+        IngressSettings.model_validate(staging)
+    with pytest.raises(ValidationError, match="WEBHOOK_SECRETS_KEY is required"):
+        WebhookSettings.model_validate(staging)
+    assert IngressSettings.model_validate(staging | {"WEBHOOK_SECRETS_KEY": real}).environment == "staging"
+    with pytest.raises(ValidationError) as refused:
+        IngressSettings.model_validate({"WEBHOOK_SECRETS_KEY": "not-base64-but-secret!"})
+    assert "not-base64-but-secret!" not in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+    sealed = SecretBox.from_settings(IngressSettings.model_validate(staging | {"WEBHOOK_SECRETS_KEY": real}))
+    assert sealed.open(sealed.seal("whsec_x")) == "whsec_x"
+    with pytest.raises(SecretBoxError):
+        SecretBox.local().open(sealed.seal("whsec_x"))

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from infra.secret_box import SecretBox
 from ingress.admin.deps import MAX_OFFSET, AdminRoute, PoolDep, audit
 from ingress.alerting import alerts, rules, webhooks
 from ingress.analytics.filters import IsoDatetime
@@ -137,8 +138,10 @@ webhooks_router = _admin_router("/admin/webhooks", "admin: alerting")
 
 @webhooks_router.post("", status_code=201)
 async def create_webhook(body: WebhookCreate, pool: PoolDep, request: Request) -> WebhookCreated:
-    require_https = request.app.state.settings.environment in {"staging", "production"}
-    created = await webhooks.create_webhook(pool, body, require_https=require_https)
+    settings = request.app.state.settings
+    require_https = settings.environment in {"staging", "production"}
+    box = SecretBox.from_settings(settings)
+    created = await webhooks.create_webhook(pool, body, require_https=require_https, box=box)
     audit(request, "webhook.create", webhook_id=created.id, customer_id=created.customer_id)
     return created
 

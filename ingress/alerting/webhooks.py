@@ -1,5 +1,5 @@
-"""Webhook endpoints: register (the signing secret is generated here and returned once), list, show, delete, and
-each endpoint's deliveries with every attempt.
+"""Webhook endpoints: register (the signing secret is generated here, returned once and stored sealed with
+``WEBHOOK_SECRETS_KEY``), list, show, delete, and each endpoint's deliveries with every attempt.
 
 A customer's endpoint receives that customer's alerts; an endpoint without a customer is an operator's and
 receives every alert, the ``unknown`` subject's included. Deleting an endpoint cancels its pending deliveries.
@@ -13,6 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
+from infra.secret_box import SecretBox
 from ingress.errors import ApiError
 from ingress.tenancy.customers import ensure_live_customer
 from ingress.tenancy.errors import NotFound
@@ -36,7 +37,10 @@ def generate_secret() -> str:
     return WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-async def create_webhook(pool: asyncpg.Pool, request: WebhookCreate, *, require_https: bool) -> WebhookCreated:
+async def create_webhook(
+    pool: asyncpg.Pool, request: WebhookCreate, *, require_https: bool, box: SecretBox
+) -> WebhookCreated:
+    """Register an endpoint. Its secret is stored sealed (``box``) and returned in clear this once."""
     if require_https and urlsplit(request.url).scheme != "https":
         raise ApiError(
             422,
@@ -53,7 +57,7 @@ async def create_webhook(pool: asyncpg.Pool, request: WebhookCreate, *, require_
             f" RETURNING {_COLUMNS}",
             request.customer_id,
             request.url,
-            secret,
+            box.seal(secret),
             request.description,
         )
     return WebhookCreated(**dict(row), secret=secret)

@@ -24,6 +24,7 @@ import asyncpg
 import httpx
 
 from infra.postgres import build_postgres_pool
+from infra.secret_box import SecretBox, SecretBoxError
 from schemas.alerting import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER
 from workers.webhooks.addresses import refused_destination
 from workers.webhooks.outbox import AttemptResult, Claimed, Outcome, claim_due, record_attempt
@@ -69,6 +70,7 @@ class WebhookDeliveryWorker:
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
+        self._box = SecretBox.from_settings(settings)  # refuses to start without WEBHOOK_SECRETS_KEY outside local runs
         self.stats = DeliveryStats()
         self._clock = clock
         self._rng = rng
@@ -173,14 +175,18 @@ class WebhookDeliveryWorker:
 
     async def _send(self, claimed: Claimed) -> AttemptResult:
         assert self._http is not None  # noqa: S101
+        started_at = datetime.now(UTC)
+        try:
+            secret = self._box.open(claimed.secret)
+        except SecretBoxError as exc:
+            return AttemptResult(started_at, 0.0, None, str(exc))
         body = claimed.event.model_dump_json().encode()
         headers = {
             "Content-Type": "application/json",
             EVENT_HEADER: f"alert.{claimed.transition}",
             DELIVERY_HEADER: str(claimed.id),
-            SIGNATURE_HEADER: sign(claimed.secret, int(self._clock()), body),
+            SIGNATURE_HEADER: sign(secret, int(self._clock()), body),
         }
-        started_at = datetime.now(UTC)
         began = time.perf_counter()
         status: int | None = None
         error: str | None = None

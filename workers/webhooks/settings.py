@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from infra.secret_box import SecretBox
 from infra.settings import CommonSettings
 
 
@@ -34,6 +35,7 @@ class WebhookSettings(CommonSettings):
     def _backoff_makes_sense(self) -> WebhookSettings:
         if self.webhook_backoff_max_s < self.webhook_backoff_initial_s:
             raise ValueError("WEBHOOK_BACKOFF_MAX_S must be at least WEBHOOK_BACKOFF_INITIAL_S")
+        SecretBox.from_settings(self)  # WEBHOOK_SECRETS_KEY: required outside local runs, 32 bytes of base64
         return self
 
     @property
