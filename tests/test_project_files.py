@@ -30,13 +30,12 @@ def test_docker_compose_config_is_valid(project_root: Path) -> None:
     }
     result = subprocess.run(compose, capture_output=True, text=True, check=False, cwd=project_root, env=env)
     assert result.returncode == 0, result.stderr
-    # the secrets are required: without them the file refuses to render
-    bare = {
-        k: v for k, v in env.items() if k not in {"POSTGRES_PASSWORD", "CLICKHOUSE_PASSWORD", "WEBHOOK_SECRETS_KEY"}
-    }
-    refused = subprocess.run(compose, capture_output=True, text=True, check=False, cwd=project_root, env=bare)
-    assert refused.returncode != 0
-    assert "PASSWORD is missing a value" in refused.stderr
+    # every secret is required: without any one of them the file refuses to render, naming it
+    for secret in ("POSTGRES_PASSWORD", "CLICKHOUSE_PASSWORD", "WEBHOOK_SECRETS_KEY"):
+        bare = {k: v for k, v in env.items() if k != secret}
+        refused = subprocess.run(compose, capture_output=True, text=True, check=False, cwd=project_root, env=bare)
+        assert refused.returncode != 0, secret
+        assert f"{secret} is missing a value" in refused.stderr
 
 
 def test_compose_declares_every_service(project_root: Path) -> None:
