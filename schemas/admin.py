@@ -61,7 +61,7 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-def patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+def _patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """In the OpenAPI document, a field of a partial update that may not be null does not offer null either."""
     nullable: frozenset[str] = getattr(model, "_nullable", frozenset())
     for name, prop in schema.get("properties", {}).items():
@@ -78,10 +78,10 @@ def patch_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
             del prop["default"]
 
 
-class _Patch(_Request):
+class PartialUpdate(_Request):
     """A partial update: a field may be left out, but not set to null unless it says so."""
 
-    model_config = ConfigDict(json_schema_extra=patch_schema)
+    model_config = ConfigDict(json_schema_extra=_patch_schema)
 
     _nullable: ClassVar[frozenset[str]] = frozenset()
 
@@ -106,7 +106,7 @@ class CustomerCreate(_Request):
     rate_limit: RateLimit | None = Field(None, description="per-key override of the tier's limit; null = tier default")
 
 
-class CustomerUpdate(_Patch):
+class CustomerUpdate(PartialUpdate):
     _nullable: ClassVar[frozenset[str]] = frozenset({"rate_limit"})
 
     name: Name | None = None
@@ -215,7 +215,7 @@ class PolicyReplace(_PolicyFields):
     mode: PolicyMode = "enforce"
 
 
-class PolicyUpdate(_Patch, _PolicyFields):
+class PolicyUpdate(PartialUpdate, _PolicyFields):
     name: Name | None = None
     rules: PolicyRules | None = None
     active: StrictBool | None = None

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.admin import patch_schema
+from schemas.admin import PartialUpdate
 from schemas.check import MAX_COUNT
 
 RuleKind = Literal["block_rate", "high_risk", "personal_data", "volume_spike", "rate_limited", "auth_failures"]
@@ -257,20 +257,11 @@ class AlertRuleCreate(_Request):
         return stored_params(parse_params(kind, params))
 
 
-class AlertRuleUpdate(_Request):
+class AlertRuleUpdate(PartialUpdate):
     """``PATCH``: what is left out stays; ``params`` replaces the parameters whole (validated for the rule's kind)."""
-
-    model_config = ConfigDict(json_schema_extra=patch_schema)
 
     enabled: StrictBool | None = None
     params: dict[str, Any] | None = None
-
-    @field_validator("enabled", "params", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may be left out, but not null")
-        return value
 
 
 class AlertRule(BaseModel):
