@@ -15,13 +15,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.alerting import AlertStatus, AlertTransition, RuleKind, Severity
+from schemas.event_schema import every_field_required
 
 ALERT_EVENT_TYPE: Literal["alert"] = "alert"
 ALERT_SCHEMA_VERSION: Literal[1] = 1
 
 
 class AlertEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=every_field_required)
 
     schema_version: Literal[1] = ALERT_SCHEMA_VERSION
     event_type: Literal["alert"] = ALERT_EVENT_TYPE

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.event_schema import every_field_required
 from schemas.receipt import Receipt
 
 EVENT_TYPE: Literal["decision"] = "decision"
@@ -102,7 +103,7 @@ class BudgetUsage(BaseModel):
 
 
 class DecisionEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=every_field_required)
 
     schema_version: Literal[1] = SCHEMA_VERSION
     event_type: Literal["decision"] = EVENT_TYPE

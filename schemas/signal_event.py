@@ -14,11 +14,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.event_schema import every_field_required
+
 SIGNAL_EVENT_TYPE: Literal["signal"] = "signal"
 
 
 class SignalEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=every_field_required)
 
     schema_version: Literal[1] = 1
     event_type: Literal["signal"] = SIGNAL_EVENT_TYPE
