@@ -20,13 +20,49 @@ DEFAULT_STATE_DIR = PROJECT_ROOT / ".state"
 LOCAL_DATABASE_URL = "postgresql://governance:governance@127.0.0.1:5432/governance"
 
 
-class CommonSettings(BaseSettings):
-    """Connection settings every role needs, named as in docker-compose.yml."""
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaClientSettings(BaseSettings):
+    """How every Kafka client we build (producer, consumers, admin) authenticates and encrypts (``infra.kafka``).
+
+    ``SASL_*`` protocols need a username and a password; ``SSL`` and ``SASL_SSL`` verify the broker against
+    ``KAFKA_SSL_CAFILE`` (the system's CAs when empty) and, for mutual TLS, present ``KAFKA_SSL_CERTFILE`` with
+    ``KAFKA_SSL_KEYFILE``.
+    """
 
     # Errors name the variable, never echo values: they hold passwords and keys.
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
     )
+
+    kafka_security_protocol: KafkaSecurityProtocol = Field("PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: KafkaSaslMechanism = Field("SCRAM-SHA-512", alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str = Field("", alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: str = Field("", alias="KAFKA_SASL_PASSWORD", repr=False)
+    kafka_ssl_cafile: str = Field("", alias="KAFKA_SSL_CAFILE")
+    kafka_ssl_certfile: str = Field("", alias="KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: str = Field("", alias="KAFKA_SSL_KEYFILE")
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> KafkaClientSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs KAFKA_SASL_USERNAME and "
+                "KAFKA_SASL_PASSWORD"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together (mutual TLS)")
+        if not self.kafka_security_protocol.endswith("SSL") and (self.kafka_ssl_cafile or self.kafka_ssl_certfile):
+            raise ValueError("KAFKA_SSL_* files need KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL")
+        return self
+
+
+class CommonSettings(KafkaClientSettings):
+    """Connection settings every role needs, named as in docker-compose.yml."""
 
     environment: Literal["local", "test", "staging", "production"] = Field("local", alias="ENVIRONMENT")
     state_dir: Path = Field(DEFAULT_STATE_DIR, alias="GOVERNANCE_STATE_DIR")
