@@ -19,6 +19,7 @@ from faststream.kafka import KafkaBroker
 
 from infra.clickhouse import build_clickhouse_client
 from infra.kafka import build_kafka_broker
+from infra.kafka_topics import ensure_project_topics
 from infra.postgres import build_postgres_pool
 from infra.redis_client import build_redis_client
 from ingress.settings import IngressSettings
@@ -69,6 +70,7 @@ class Resources:
             async with self._broker_lock:
                 if not self.broker_connected:
                     try:
+                        await ensure_project_topics(self.settings)  # never auto-created with the broker's default
                         await asyncio.wait_for(self.broker.start(), timeout=10)
                     except Exception as exc:
                         log.warning("Kafka unavailable: %s", type(exc).__name__)

@@ -13,6 +13,7 @@ import logging
 import signal
 
 from infra.kafka import build_kafka_broker
+from infra.kafka_topics import ensure_project_topics
 from infra.logs import configure_logging
 from infra.pipeline_metrics import WORKERS_METRICS_PORT, start_metrics_server
 from infra.sentry import init_sentry
@@ -40,6 +41,7 @@ async def run(settings: WorkersSettings) -> None:
     while not stop.is_set():
         if not connected:
             try:
+                await ensure_project_topics(settings)
                 await asyncio.wait_for(broker.start(), timeout=10)
                 connected = True
                 log.info("workers connected to Kafka")

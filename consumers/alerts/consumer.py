@@ -47,6 +47,7 @@ from consumers.alerts.settings import AlertingSettings
 from consumers.alerts.store import RETRYABLE_ERRORS, AlertStore, Source
 from consumers.alerts.windows import SubjectWindow
 from infra.kafka import build_kafka_broker
+from infra.kafka_topics import ensure_project_topics
 from infra.postgres import build_postgres_pool
 from schemas import topics
 from schemas.alert_event import AlertEvent
@@ -238,6 +239,7 @@ class AlertingConsumer:
         self._running = True  # before the broker starts: its first batch may come at once
         try:
             await self._refresh_rules(force=True)
+            await ensure_project_topics(self.settings)
             await self.broker.start()
         except BaseException:
             self._running = False

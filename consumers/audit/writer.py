@@ -50,6 +50,7 @@ from consumers.audit.transform import (
 from consumers.settings import AuditSettings
 from infra import pipeline_metrics
 from infra.kafka import build_kafka_broker
+from infra.kafka_topics import ensure_project_topics
 
 log = logging.getLogger("consumers.audit")
 
@@ -192,6 +193,7 @@ class AuditWriter:
         """Connect and start consuming; raises when Kafka cannot be reached."""
         self.state = WriterState.STARTING
         try:
+            await ensure_project_topics(self.settings)
             await self.broker.start()
         except BaseException:
             with contextlib.suppress(Exception):
