@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.kafka import kafka_client_options
 from infra.settings import CommonSettings
 
 log = logging.getLogger("infra.kafka_topics")
@@ -84,6 +85,7 @@ async def ensure_topics(
         bootstrap_servers=bootstrap_servers.split(","),
         client_id="governance-topics",
         request_timeout_ms=int(timeout_s * 1000),
+        **kafka_client_options(),
     )
     async with asyncio.timeout(timeout_s):
         await admin.start()
@@ -174,7 +176,9 @@ async def delete_topics(bootstrap_servers: str, names: Iterable[str], *, timeout
     targets = sorted(set(names))
     if not targets:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="governance-topics")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers.split(","), client_id="governance-topics", **kafka_client_options()
+    )
     async with asyncio.timeout(timeout_s):
         await admin.start()
         try:
