@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 
 from infra.logs import customer_id_var
 from ingress.auth.verifier import AuthFailure, AuthUnavailable, Principal
 from ingress.errors import ApiError
 from ingress.keys import PREFIXES, MalformedKey, parse_key
 from ingress.metrics import AUTH_FAILURES
+from ingress.openapi_security import ADMIN_KEY, CUSTOMER_KEY
 
 
 def _record_failure(request: Request, exc: AuthFailure) -> None:
@@ -38,7 +39,7 @@ def _unavailable() -> ApiError:
     return ApiError(503, "unavailable", "key store unavailable; retry shortly", headers={"Retry-After": "2"})
 
 
-async def require_customer(request: Request) -> Principal:
+async def require_customer(request: Request, _scheme: Annotated[None, Security(CUSTOMER_KEY)]) -> Principal:
     auth = request.app.state.auth
     try:
         principal: Principal = await auth.customers.verify(request.headers.get("authorization"), "live")
@@ -54,7 +55,7 @@ async def require_customer(request: Request) -> Principal:
     return principal
 
 
-async def require_admin(request: Request) -> Principal:
+async def require_admin(request: Request, _scheme: Annotated[None, Security(ADMIN_KEY)]) -> Principal:
     header = request.headers.get("authorization") or ""
     _, _, presented = header.partition(" ")
     presented = presented.strip()
