@@ -52,7 +52,7 @@ def _record(key: str, **changes: object) -> KeyRecord:
     return KeyRecord(**base)  # type: ignore[arg-type]
 
 
-async def test_steady_state_never_runs_bcrypt_and_wrong_secrets_are_limited() -> None:
+async def test_steady_state_never_runs_bcrypt_and_a_wrong_secret_is_bcrypted_once() -> None:
     key = generate_key("live").key
     record = _record(key)
     loads = 0
@@ -67,17 +67,22 @@ async def test_steady_state_never_runs_bcrypt_and_wrong_secrets_are_limited() ->
         await verifier.verify(f"Bearer {key}", "live")
     assert verifier.bcrypt_calls == 1
     assert loads == 1
-    # Same key id, wrong secret (valid checksum): bcrypt fails, then the failure limit stops further bcrypt.
+    # Same key id, wrong secrets (valid checksums): each distinct one is refuted by one bcrypt, a repeated one
+    # by the negative cache; none of them costs a record read (the cached record serves), none locks the key.
+    from ingress.keys import _checksum
+
     kid = key[len("sk_live_") : len("sk_live_") + 12]
     for i in range(10):
         body = f"sk_live_{kid}_" + f"{i:032d}"
-        from ingress.keys import _checksum
-
         forged = body + _checksum(body)
-        with pytest.raises(AuthFailure) as info:
-            await verifier.verify(f"Bearer {forged}", "live")
-        assert info.value.reason == "unknown"
-    assert verifier.bcrypt_calls == 1 + 3
+        for _ in range(2):
+            with pytest.raises(AuthFailure) as info:
+                await verifier.verify(f"Bearer {forged}", "live")
+            assert info.value.reason == "unknown"
+    assert verifier.bcrypt_calls == 1 + 10
+    assert loads == 1
+    assert (await verifier.verify(f"Bearer {key}", "live")).key_id == record.key_id
+    assert verifier.bcrypt_calls == 1 + 10
 
 
 async def test_expiry_follows_the_injected_clock() -> None:

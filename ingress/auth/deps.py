@@ -5,12 +5,12 @@ The tenant always comes from the authenticated key, never from the request body.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 
 from infra.logs import customer_id_var
+from ingress.auth.lane import VerificationBusy
 from ingress.auth.verifier import AuthFailure, AuthUnavailable, Principal
 from ingress.errors import ApiError
 from ingress.keys import PREFIXES, MalformedKey, parse_key
@@ -22,11 +22,10 @@ def _record_failure(request: Request, exc: AuthFailure) -> None:
     signals = getattr(request.app.state, "signals", None)
     if signals is None:
         return
-    key_id = None
-    _, _, presented = (request.headers.get("authorization") or "").partition(" ")
-    with contextlib.suppress(MalformedKey):
-        key_id = parse_key(presented.strip()).key_id
-    signals.record("auth_failure", key_id=key_id, reason=exc.reason)
+    # A signal names a key only when it is a real one (a wrong secret for it, or a revoked key): forged key ids
+    # fall into one group per reason, so a flood of them is one message per flush, not one per try.
+    customer_id = str(exc.customer_id) if exc.customer_id is not None else None
+    signals.record("auth_failure", customer_id=customer_id, key_id=exc.key_id, reason=exc.reason)
 
 
 def _unauthorized(exc: AuthFailure) -> ApiError:
@@ -37,6 +36,12 @@ def _unauthorized(exc: AuthFailure) -> ApiError:
 
 def _unavailable() -> ApiError:
     return ApiError(503, "unavailable", "key store unavailable; retry shortly", headers={"Retry-After": "2"})
+
+
+def _busy() -> ApiError:
+    return ApiError(
+        503, "unavailable", "too many tries to verify this key at once; retry shortly", headers={"Retry-After": "1"}
+    )
 
 
 async def require_customer(request: Request, _scheme: Annotated[None, Security(CUSTOMER_KEY)]) -> Principal:
@@ -50,6 +55,8 @@ async def require_customer(request: Request, _scheme: Annotated[None, Security(C
         raise _unauthorized(exc) from None
     except AuthUnavailable:
         raise _unavailable() from None
+    except VerificationBusy:
+        raise _busy() from None
     request.state.principal = principal
     customer_id_var.set(str(principal.customer_id))
     return principal
@@ -74,6 +81,8 @@ async def require_admin(request: Request, _scheme: Annotated[None, Security(ADMI
         raise _unauthorized(exc) from None
     except AuthUnavailable:
         raise _unavailable() from None
+    except VerificationBusy:
+        raise _busy() from None
     request.state.principal = principal
     return principal
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from ingress.auth.lane import BcryptLane
 from ingress.auth.store import postgres_record_loader, record_key_use
 from ingress.auth.verifier import KeyVerifier
 
@@ -26,8 +27,10 @@ class AuthService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         loader = postgres_record_loader(get_pool)
-        self.customers = KeyVerifier(loader, ttl_s=ttl_s, clock=clock)
-        self.admins = KeyVerifier(loader, ttl_s=ttl_s, clock=clock)
+        # One lane for both kinds: the bound on bcrypt work is per process, not per kind of key.
+        self.lane = BcryptLane()
+        self.customers = KeyVerifier(loader, lane=self.lane, ttl_s=ttl_s, clock=clock)
+        self.admins = KeyVerifier(loader, lane=self.lane, ttl_s=ttl_s, clock=clock)
         self._get_pool = get_pool
         self._task: asyncio.Task[None] | None = None
 
@@ -69,3 +72,4 @@ class AuthService:
                 await self._task
         with contextlib.suppress(Exception):
             await self.flush_usage()
+        self.lane.close()

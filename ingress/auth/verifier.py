@@ -1,13 +1,22 @@
-"""Key verification with an in-process cache, so the steady state never runs bcrypt.
+"""Key verification with an in-process cache, so the steady state never runs bcrypt, and bounded work for forgers.
 
 On a request: the key is parsed (format and checksum; no storage touched), then
 
 1. the verified-key cache is consulted: ``key_id`` → (HMAC-SHA256 of the presented key under a per-process
    secret, the key's record, expiry). A hit compares HMACs in constant time; no bcrypt, no database.
-2. On a miss, the key's record is read by ``key_id`` (one indexed read) and bcrypt runs off the event loop.
-   Concurrent misses for the same presented key share one bcrypt call.
-3. Failures are remembered (negative cache by HMAC) and counted per ``key_id``: past ``max_failures`` in a window
-   further attempts for that key id are refused without bcrypt, so a flood of wrong secrets cannot burn the CPU.
+2. A key this process already accepted (equal HMACs) whose record must be read again (invalidated by a change,
+   or ``ttl_s`` old) is read by ``key_id`` and accepted without bcrypt while the stored hash is unchanged. No
+   one else's failures are consulted on this path: a flood of wrong secrets cannot lock the genuine key out.
+3. Any other miss: a secret that failed lately (negative cache by HMAC) and a ``key_id`` that does not exist
+   (negative cache by ``key_id``) are refused with no database read and no bcrypt. Otherwise the record is read
+   (once: the record of a key id under attack is kept for ``negative_ttl_s``) and bcrypt runs in the bcrypt lane
+   (``lane.py``): its own threads, one bcrypt at a time per key id, and a key id with ``max_failures`` failed
+   tries in ``failure_window_s`` (or any key id, while the process saw ``max_total_failures`` in that window) is
+   a *suspect*: its bcrypts share a small rate. Concurrent misses for the same presented key share one bcrypt.
+
+Every table a forger can fill is bounded (least recently used entries go first), so memory does not grow with
+the number of forged keys. Failures carry the ``key_id`` only when it names a real key, so signals about forged
+key ids aggregate into one group.
 
 Revocation and expiry are checked against the cached record on every request with the injected clock. The record
 is read again when PostgreSQL announces a change to that key (LISTEN/NOTIFY, see ``changes.py``): ``refresh``
@@ -26,13 +35,15 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 from uuid import UUID
 
-from ingress.keys import KeyKind, MalformedKey, parse_key, verify_key_hash
+from ingress.auth.lane import BcryptLane
+from ingress.keys import KeyKind, MalformedKey, parse_key
 
 FailureReason = Literal["missing", "malformed", "unknown", "revoked", "expired"]
 
@@ -64,10 +75,17 @@ class Principal:
 
 
 class AuthFailure(Exception):
-    def __init__(self, reason: FailureReason, message: str) -> None:
+    """A refusal (401). ``key_id`` and ``customer_id`` are set only when the presented key id is a real key's (a
+    wrong secret for it): signals name the key under attack, and never a forger's made-up key id."""
+
+    def __init__(
+        self, reason: FailureReason, message: str, *, key_id: str | None = None, customer_id: UUID | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.key_id = key_id
+        self.customer_id = customer_id
 
 
 class AuthUnavailable(Exception):
@@ -85,8 +103,49 @@ _MESSAGES: dict[FailureReason, str] = {
 }
 
 
-def failure(reason: FailureReason) -> AuthFailure:
-    return AuthFailure(reason, _MESSAGES[reason])
+def failure(reason: FailureReason, record: KeyRecord | None = None) -> AuthFailure:
+    if record is None:
+        return AuthFailure(reason, _MESSAGES[reason])
+    return AuthFailure(reason, _MESSAGES[reason], key_id=record.key_id, customer_id=record.customer_id)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedTtl(Generic[K, V]):
+    """A mapping with at most ``max_entries`` entries, each forgotten ``ttl_s`` after it was put; when full, the
+    least recently put entry goes first. What a forger fills (negative caches, failure counts) lives in these."""
+
+    def __init__(self, max_entries: int, ttl_s: float, monotonic: Callable[[], float]) -> None:
+        self.max_entries = max_entries
+        self._ttl = ttl_s
+        self._mono = monotonic
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] <= self._mono():
+            del self._items[key]
+            return None
+        return item[1]
+
+    def put(self, key: K, value: V) -> None:
+        self._items.pop(key, None)
+        self._items[key] = (self._mono() + self._ttl, value)
+        while len(self._items) > self.max_entries:
+            self._items.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @dataclass
@@ -104,48 +163,79 @@ class KeyVerifier:
         self,
         load_record: RecordLoader,
         *,
+        lane: BcryptLane | None = None,
         ttl_s: float = 300.0,
         negative_ttl_s: float = 60.0,
-        max_failures: int = 20,
+        unknown_key_ttl_s: float = 300.0,
+        max_failures: int = 5,
+        max_total_failures: int = 50,
         failure_window_s: float = 60.0,
+        max_tracked: int = 10_000,
+        max_unknown_keys: int = 50_000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load = load_record
+        self.lane = lane if lane is not None else BcryptLane(monotonic=monotonic)
         self._ttl = ttl_s
-        self._negative_ttl = negative_ttl_s
         self._max_failures = max_failures
+        self._max_total_failures = max_total_failures
         self._failure_window = failure_window_s
         self._clock = clock
         self._mono = monotonic
         self._pepper = secrets.token_bytes(32)
-        self._verified: dict[str, _Entry] = {}
-        self._negative: dict[bytes, float] = {}
-        self._failures: dict[str, tuple[int, float]] = {}
+        self._verified: dict[str, _Entry] = {}  # only keys bcrypt accepted: as many as real keys in use
+        # Bounded, whatever a forger sends:
+        self._negative: BoundedTtl[bytes, bool] = BoundedTtl(max_tracked, negative_ttl_s, monotonic)
+        self._unknown: BoundedTtl[str, bool] = BoundedTtl(max_unknown_keys, unknown_key_ttl_s, monotonic)
+        self._attacked: BoundedTtl[str, KeyRecord] = BoundedTtl(max_tracked, negative_ttl_s, monotonic)
+        self._failures: BoundedTtl[str, int] = BoundedTtl(max_tracked, failure_window_s, monotonic)
+        self._total_failures = (0, monotonic())
         self._inflight: dict[bytes, asyncio.Future[KeyRecord]] = {}
+        self._reading: dict[str, asyncio.Task[KeyRecord | None]] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._refresh_again: set[str] = set()
         self.bcrypt_calls = 0
         self.cache_hits = 0
         self.cache_misses = 0
+        self.record_loads = 0  # reads of a key's record by key_id
         self.record_reloads = 0  # misses answered by reading the record again, without bcrypt
         self.used: set[str] = set()
 
     def _digest(self, key: str) -> bytes:
         return hmac.new(self._pepper, key.encode(), hashlib.sha256).digest()
 
+    @property
+    def tracked(self) -> dict[str, int]:
+        """How many entries each bounded table holds (what a flood of forged keys can grow)."""
+        return {
+            "negative_secrets": len(self._negative),
+            "unknown_key_ids": len(self._unknown),
+            "attacked_records": len(self._attacked),
+            "failure_counts": len(self._failures),
+            "inflight": len(self._inflight) + len(self._reading),
+        }
+
     def invalidate(self, key_id: str | None = None) -> None:
-        """Forget one key's cached record, or every key's: each is read again before its key is next accepted."""
+        """Forget one key's cached record, or every key's: each is read again before its key is next accepted.
+        What bcrypt proved (the HMAC of the accepted key) is kept."""
         entries = self._verified.values() if key_id is None else filter(None, [self._verified.get(key_id)])
         for entry in entries:
             entry.record = None
             entry.generation += 1
         if key_id is None:
             self._negative.clear()
+            self._unknown.clear()
+            self._attacked.clear()
+        else:
+            self._unknown.pop(key_id)
+            self._attacked.pop(key_id)
 
     def refresh(self, key_id: str) -> None:
         """A change to this key was announced: read its record again in the background (without a running event
         loop, drop it instead). The cached record serves until the new one is read."""
+        self._unknown.pop(key_id)  # a key created under this id, or changed: read it at its next use
+        self._attacked.pop(key_id)
         entry = self._verified.get(key_id)
         if entry is None or entry.record is None:
             return
@@ -166,7 +256,7 @@ class KeyVerifier:
             self._refresh_again.discard(key_id)
             generation = entry.generation
             try:
-                record = await self._load(entry.kind, key_id)
+                record = await self._read(entry.kind, key_id)
             except AuthUnavailable:
                 record = None  # cannot tell what changed: read it before the next use
             if self._verified.get(key_id) is not entry or entry.generation != generation:
@@ -179,28 +269,45 @@ class KeyVerifier:
             entry.expires = self._mono() + self._ttl
             again = key_id in self._refresh_again
 
+    async def _read(self, kind: KeyKind, key_id: str) -> KeyRecord | None:
+        self.record_loads += 1
+        return await self._load(kind, key_id)
+
+    async def _read_once(self, kind: KeyKind, key_id: str) -> KeyRecord | None:
+        """Read a key's record; concurrent misses for one key id (different secrets) share the read."""
+        pending = self._reading.get(key_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        task = asyncio.get_running_loop().create_task(self._read(kind, key_id))
+        self._reading[key_id] = task
+        task.add_done_callback(lambda _t: self._reading.pop(key_id, None))
+        return await asyncio.shield(task)
+
     def _check_state(self, record: KeyRecord) -> None:
         now = self._clock()
         if record.revoked_at is not None and record.revoked_at <= now:
-            raise failure("revoked")
+            raise failure("revoked", record)
         if not record.active or record.customer_deleted:
-            raise failure("revoked")
+            raise failure("revoked", record)
         if record.expires_at is not None and record.expires_at <= now:
-            raise failure("expired")
+            raise failure("expired", record)
 
-    def _note_failure(self, key_id: str, digest: bytes) -> None:
+    def _note_failure(self, record: KeyRecord, digest: bytes) -> None:
+        self._negative.put(digest, True)
+        self._attacked.put(record.key_id, record)  # the next forged try for it needs no database read
+        # Counted until a whole window passes without a failure: a key id under a steady attack stays a suspect.
+        self._failures.put(record.key_id, (self._failures.get(record.key_id) or 0) + 1)
+        count, since = self._total_failures
         now = self._mono()
-        self._negative[digest] = now + self._negative_ttl
-        count, since = self._failures.get(key_id, (0, now))
-        if now - since > self._failure_window:
-            count, since = 0, now
-        self._failures[key_id] = (count + 1, since)
-        if len(self._negative) > 100_000:  # bounded memory under a flood
-            self._negative.clear()
+        self._total_failures = (1, now) if now - since > self._failure_window else (count + 1, since)
 
-    def _too_many_failures(self, key_id: str) -> bool:
-        count, since = self._failures.get(key_id, (0, 0.0))
-        return count >= self._max_failures and self._mono() - since <= self._failure_window
+    def is_suspect(self, key_id: str) -> bool:
+        """Whether a miss for this key id goes to the lane's rate-limited share: the key id failed lately, or the
+        whole process is seeing a flood of wrong secrets."""
+        if (self._failures.get(key_id) or 0) >= self._max_failures:
+            return True
+        count, since = self._total_failures
+        return count >= self._max_total_failures and self._mono() - since <= self._failure_window
 
     async def verify(self, authorization: str | None, expected: KeyKind) -> Principal:
         if not authorization:
@@ -216,22 +323,19 @@ class KeyVerifier:
         if parsed.kind != expected:
             raise AuthFailure("unknown", f"this endpoint needs a {'customer' if expected == 'live' else 'admin'} key")
         digest = self._digest(key)
-        now = self._mono()
         entry = self._verified.get(parsed.key_id)
-        if (
-            entry is not None
-            and entry.record is not None
-            and entry.expires > now
-            and hmac.compare_digest(entry.digest, digest)
-        ):
+        accepted_before = entry is not None and hmac.compare_digest(entry.digest, digest)
+        if entry is not None and accepted_before and entry.record is not None and entry.expires > self._mono():
             self.cache_hits += 1
             self._check_state(entry.record)
             self.used.add(parsed.key_id)
             return self._principal(parsed.kind, entry.record)
         self.cache_misses += 1
-        blocked_until = self._negative.get(digest)
-        if (blocked_until is not None and blocked_until > now) or self._too_many_failures(parsed.key_id):
-            raise failure("unknown")
+        if not accepted_before:
+            if self._unknown.get(parsed.key_id):
+                raise failure("unknown")  # a key id that does not exist: no database read again
+            if self._negative.get(digest):
+                raise failure("unknown", self._attacked.get(parsed.key_id))
         record = await self._verify_slow(parsed.kind, parsed.key_id, key, digest)
         self._check_state(record)
         self.used.add(parsed.key_id)
@@ -244,19 +348,29 @@ class KeyVerifier:
         future: asyncio.Future[KeyRecord] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = future
         try:
-            record = await self._load(kind, key_id)
-            if record is None:
-                self._note_failure(key_id, digest)
-                raise failure("unknown")
             known = self._verified.get(key_id)
-            if known is not None and known.key_hash == record.key_hash and hmac.compare_digest(known.digest, digest):
+            accepted_before = known is not None and hmac.compare_digest(known.digest, digest)
+            record = None
+            if not accepted_before:  # a wrong secret, or a new one: a record read lately serves to refute it
+                record = self._attacked.get(key_id)
+                if record is None and known is not None and known.record is not None and known.expires > self._mono():
+                    record = known.record
+            if record is None:
+                if not accepted_before:
+                    self.lane.admit_or_refuse(key_id)  # no read for a try the lane would refuse anyway
+                record = await self._read_once(kind, key_id)
+            if record is None:
+                self._unknown.put(key_id, True)
+                raise failure("unknown")
+            if known is not None and accepted_before and known.key_hash == record.key_hash:
                 self.record_reloads += 1  # this key was accepted against this very hash: no bcrypt
             else:
+                ok = await self.lane.verify(key_id, key, record.key_hash, suspect=self.is_suspect(key_id))
                 self.bcrypt_calls += 1
-                ok = await asyncio.to_thread(verify_key_hash, key, record.key_hash)
                 if not ok:
-                    self._note_failure(key_id, digest)
-                    raise failure("unknown")
+                    self._note_failure(record, digest)
+                    raise failure("unknown", record)
+                self._attacked.pop(key_id)
             self._verified[key_id] = _Entry(kind, digest, record.key_hash, record, self._mono() + self._ttl)
             future.set_result(record)
             return record
