@@ -34,6 +34,7 @@ from ingress.resources import Resources
 from ingress.responses import JsonResponse
 from ingress.settings import IngressSettings
 from ingress.signals import SignalRecorder
+from ingress.store_metrics import StoreMetricsSampler
 from workers.spool_relay import SpoolRelay
 
 log = logging.getLogger("ingress.app")
@@ -113,6 +114,8 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         changes.start()
         auth.start()
         relay.start()
+        store_metrics = StoreMetricsSampler(resources.postgres, resources.redis)  # key ages, rotations, Redis memory
+        store_metrics.start()
         services.signals.start()
         reconnect = asyncio.create_task(resources.keep_broker_connected(), name="kafka-reconnect")
         # --- audit pipeline (ingress/analytics/lifecycle.py): migrate the embedded ClickHouse; run the writer here
@@ -132,6 +135,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
             reconnect.cancel()
             await services.signals.stop()
             await relay.stop()
+            await store_metrics.stop()
             await auth.stop()
             await changes.stop()
             await resources.close()

@@ -165,6 +165,7 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
     started = time.perf_counter()
     assert principal.customer_id is not None  # noqa: S101 - a live key always belongs to a customer
     config = await _customer_config(services, principal.customer_id)
+    request.state.metrics_customer = (config.name, principal.key_id)  # per-customer and per-key counts
     rate = await services.limiter.take(principal.key_id, config.limit)
     metrics.RATE_FALLBACK.set(1 if services.limiter.fallback_active else 0)
     if not rate.allowed:

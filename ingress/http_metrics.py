@@ -6,7 +6,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingress.metrics import LATENCY, RESPONSES
+from ingress.metrics import LATENCY, RESPONSES, count_customer_response
 
 
 class HttpMetricsMiddleware:
@@ -33,3 +33,7 @@ class HttpMetricsMiddleware:
             endpoint = getattr(route, "path", None) or "unmatched"
             LATENCY.labels(endpoint).observe((time.perf_counter() - started) * 1000)
             RESPONSES.labels(endpoint, str(status)).inc()
+            # set by the check route once it knows whose check this is (customer name, key id)
+            labels = scope.get("state", {}).get("metrics_customer")
+            if labels is not None:
+                count_customer_response(labels[0], labels[1], status)

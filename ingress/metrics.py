@@ -2,7 +2,8 @@
 
 Label cardinality is bounded by things operators create: ``customer`` is the customer's name (one series per
 customer), ``key_id`` the public key id (one per key), ``endpoint`` the route template (never the raw path),
-``status`` the HTTP status code, ``reason`` one of five auth failure reasons.
+``status`` the HTTP status code, ``status_class`` one of 2xx/4xx/5xx, ``which`` oldest or newest, ``reason`` one
+of five auth failure reasons.
 
 With several uvicorn workers set ``PROMETHEUS_MULTIPROC_DIR`` (an empty folder) and every worker's samples are
 aggregated at scrape time (prometheus-client's multiprocess mode).
@@ -59,8 +60,49 @@ BCRYPT_CALLS = Gauge(
     "bcrypt verifications run since the process started (key cache misses for a stored key)",
     multiprocess_mode="sum",
 )
+# The guide's per-customer error rate and per-key requests: counted by the HTTP middleware for every answer to an
+# authenticated check (429s and 422s included), with the customer and key the check route resolved.
+CUSTOMER_RESPONSES = Counter(
+    "governance_customer_responses",
+    "Answers to a customer's checks by status class (2xx, 4xx, 5xx)",
+    ["customer", "status_class"],
+)
+KEY_REQUESTS = Counter("governance_key_requests", "Checks received per API key", ["customer", "key_id"])
+STATUS_CLASSES = ("2xx", "4xx", "5xx")
+# Read from PostgreSQL and Redis on a timer (ingress/store_metrics.py); every process reads the same values, so
+# multiprocess mode takes the largest, never the sum.
+KEY_AGE = Gauge(
+    "governance_key_age_seconds",
+    "Age of the customer's oldest and newest usable key (which: oldest, newest)",
+    ["customer", "which"],
+    multiprocess_mode="max",
+)
+KEY_ROTATIONS = Gauge(
+    "governance_key_rotations",
+    "Keys rotated so far, per customer (only increases; delta() over a range is the rotation frequency)",
+    ["customer"],
+    multiprocess_mode="max",
+)
+REDIS_MEMORY = Gauge(
+    "governance_redis_memory_used_bytes", "Memory Redis reports in use (INFO memory)", multiprocess_mode="max"
+)
 DB_POOL_IN_USE = Gauge("governance_db_pool_in_use", "PostgreSQL connections in use", multiprocess_mode="sum")
 DB_POOL_SIZE = Gauge("governance_db_pool_size", "PostgreSQL connections open", multiprocess_mode="sum")
+
+# Series at zero before the first failure: an error rate with no 5xx yet is 0, not "no data".
+RESPONSES.labels("/v1/check", "500")
+RESPONSES.labels("/v1/check", "503")
+
+
+def count_customer_response(customer: str, key_id: str, status: int) -> None:
+    """One answer to a customer's check; the first one creates the customer's three classes, so its error rate
+    exists at 0."""
+    status_class = f"{status // 100}xx"
+    for known in STATUS_CLASSES:
+        CUSTOMER_RESPONSES.labels(customer, known)
+    if status_class in STATUS_CLASSES:
+        CUSTOMER_RESPONSES.labels(customer, status_class).inc()
+    KEY_REQUESTS.labels(customer, key_id).inc()
 
 
 def render_metrics() -> tuple[bytes, str]:
