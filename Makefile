@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' -e ./clients/python
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -39,13 +39,13 @@ logs:
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check ingress consumers workers schemas infra tests
+	$(BIN)/ruff format --check ingress consumers workers schemas infra tests clients
 
 typecheck: install
 	$(BIN)/mypy
 
 fmt: install
-	$(BIN)/ruff format ingress consumers workers schemas infra tests
+	$(BIN)/ruff format ingress consumers workers schemas infra tests clients
 	$(BIN)/ruff check --fix .
 
 test: services tools lint typecheck
