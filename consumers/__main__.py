@@ -6,7 +6,8 @@
 - ``python -m consumers audit`` or ``python -m consumers alerts``: one of them alone.
 - ``python -m consumers asyncapi [--yaml]``: print the AsyncAPI document of the decision stream.
 
-Metrics are served on ``CONSUMERS_METRICS_PORT`` (9101).
+Metrics are served on ``CONSUMERS_METRICS_PORT`` (9101), with the lag of the audit and alerting groups measured
+from outside them (``consumers/lag.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from consumers.alerts.settings import AlertingSettings
 from consumers.audit.spec import asyncapi_yaml, build_asyncapi
 from consumers.audit.store import DecisionStore
 from consumers.audit.writer import AuditWriter
+from consumers.lag import ConsumerLagMonitor
 from consumers.settings import AuditSettings
 from infra.clickhouse import build_clickhouse_client
 from infra.logs import configure_logging
@@ -56,6 +58,16 @@ async def start_alerting(settings: AuditSettings) -> AlertingConsumer:
     return consumer
 
 
+def lag_monitor(settings: AuditSettings) -> ConsumerLagMonitor:
+    """The lag of both groups, whichever of them this process runs (the audit writer may run in ingress)."""
+    alerting = AlertingSettings.derive(settings)
+    groups = {
+        settings.audit_group_id: [settings.decisions_topic],
+        alerting.alerts_group_id: [settings.decisions_topic, settings.signals_topic],
+    }
+    return ConsumerLagMonitor(settings.kafka_bootstrap_servers, groups, interval_s=settings.consumer_lag_interval_s)
+
+
 async def run(settings: AuditSettings, *, audit: bool, alerts: bool) -> int:
     """Run the chosen consumers until SIGTERM or SIGINT, or until one of them stops on an error (which stops
     the others too)."""
@@ -78,12 +90,16 @@ async def run(settings: AuditSettings, *, audit: bool, alerts: bool) -> int:
             await alerting.stop()
         return EXIT_MISCONFIGURED
 
+    lag = lag_monitor(settings)
+    lag.start()
     # What start-up allocated lives as long as the process: out of the collector's sight, as in ingress.
     gc.collect()
     gc.freeze()
 
     async def stop_all() -> None:
-        await asyncio.gather(*(c.stop() for c in (writer, alerting) if c is not None), return_exceptions=True)
+        await asyncio.gather(
+            lag.stop(), *(c.stop() for c in (writer, alerting) if c is not None), return_exceptions=True
+        )
 
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()

@@ -25,6 +25,8 @@ class AuditSettings(CommonSettings):
     audit_dlq_window: int = Field(100, alias="AUDIT_DLQ_WINDOW", ge=1, le=100_000)
     audit_backoff_initial_s: float = Field(0.5, alias="AUDIT_BACKOFF_INITIAL_S", gt=0)
     audit_backoff_max_s: float = Field(30.0, alias="AUDIT_BACKOFF_MAX_S", gt=0)
+    # How often python -m consumers measures the lag of the audit and alerting groups (consumers/lag.py).
+    consumer_lag_interval_s: float = Field(10.0, alias="CONSUMER_LAG_INTERVAL_S", gt=0, le=300)
 
     @model_validator(mode="after")
     def _limits_make_sense(self) -> AuditSettings:

@@ -5,8 +5,9 @@ metrics on :9101 and workers on :9102 (``start_metrics_server``); ``infra/promet
 
 Label cardinality stays bounded by things we control, never by traffic:
 
-- ``group`` is a Kafka consumer group name from our own settings (a handful per deployment);
-- ``partition`` is a partition number of our topics (``KAFKA_NUM_PARTITIONS``, 6 in docker-compose.yml);
+- ``group`` is a Kafka consumer group name from our own settings (a handful per deployment), ``topic`` one of our
+  topics;
+- ``partition`` is a partition number of our topics (``KAFKA_TOPIC_PARTITIONS``, default 6);
 - ``reason`` is one of ``DLQ_REASONS`` and ``outcome`` one of ``WEBHOOK_OUTCOMES``: anything else is counted
   as ``other`` (``dead_lettered`` and ``webhook_delivered`` do the mapping), so a new error text can never
   create a new series.
@@ -31,16 +32,27 @@ WORKERS_METRICS_PORT: Final = 9102
 BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 INSERT_LATENCY_BUCKETS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 
-# Why a message was dead-lettered (docs/monitoring.md, "Metrics"): not JSON, JSON that is not a DecisionEvent,
-# a schema version this consumer does not know, a row ClickHouse refused.
-DLQ_REASONS: Final = ("undecodable", "invalid", "unsupported_version", "rejected", "other")
+# Why the audit writer dead-lettered a message, as it names it (consumers.audit.transform.InvalidReason, the
+# dlq-reason header; docs/topics.md): no value, not JSON, not a valid DecisionEvent, another event type, a schema
+# version this consumer does not know, a receipt that does not verify.
+DLQ_REASONS: Final = (
+    "empty_value",
+    "invalid_json",
+    "schema_violation",
+    "unexpected_event_type",
+    "unsupported_schema_version",
+    "unverified_receipt",
+    "other",
+)
 # A webhook attempt: accepted by the receiver, failed and will be retried, failed for good (given up).
 WEBHOOK_OUTCOMES: Final = ("delivered", "retrying", "failed", "other")
+# The delivery worker's own words for an outcome (workers.webhooks.outbox.Outcome), where they differ.
+_WEBHOOK_OUTCOME_NAMES: Final = {"retry": "retrying"}
 
 CONSUMER_LAG = Gauge(
     "governance_consumer_lag",
     "Messages between the partition's end and the group's committed offset",
-    ["group", "partition"],
+    ["group", "topic", "partition"],
     # After a rebalance a partition moves to another process: only the newest value of a live process counts.
     multiprocess_mode="livemostrecent",
 )
@@ -69,7 +81,13 @@ def dead_lettered(reason: str, count: int = 1) -> None:
 
 
 def webhook_delivered(outcome: str) -> None:
+    outcome = _WEBHOOK_OUTCOME_NAMES.get(outcome, outcome)
     WEBHOOK_DELIVERIES.labels(outcome if outcome in WEBHOOK_OUTCOMES else "other").inc()
+
+
+def spool_relayed(count: int) -> None:
+    if count > 0:
+        SPOOL_RELAYED.inc(count)
 
 
 def metrics_registry() -> CollectorRegistry:
@@ -83,8 +101,9 @@ def metrics_registry() -> CollectorRegistry:
 
 def start_metrics_server(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from other containers
     """Serve ``/metrics`` on a daemon thread: consumers on ``CONSUMERS_METRICS_PORT``, workers on
-    ``WORKERS_METRICS_PORT``. A port already taken is logged, not fatal: the process's work matters more than
-    its metrics, and the scrape target shows as down."""
+    ``WORKERS_METRICS_PORT``, or on ``METRICS_PORT`` when set (two of a role on one host). A port already taken is
+    logged, not fatal: the process's work matters more than its metrics, and the scrape target shows as down."""
+    port = int(os.environ.get("METRICS_PORT") or port)
     try:
         start_http_server(port, addr=addr, registry=metrics_registry())
     except OSError as exc:

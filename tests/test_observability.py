@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 import httpx
@@ -29,6 +29,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
+from consumers.audit.transform import InvalidReason
 from infra import pipeline_metrics
 from infra.logs import customer_id_var, mask_secrets
 from infra.sentry import init_sentry, scrub_event
@@ -38,6 +39,7 @@ from ingress.keys import generate_key
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, SeededCustomer, insert_admin_key, insert_customer, run_server
 from tests.test_check import GUIDE_RULES, GUIDE_STEP4, add_policy, auth
+from workers.webhooks.outbox import Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "infra" / "grafana" / "dashboards" / "governance.json"
@@ -130,7 +132,7 @@ def run_promtool(*args: str) -> str:
 def test_pipeline_metrics_have_the_agreed_names_and_bounded_labels() -> None:
     families = {f.name: f for f in REGISTRY.collect()}
     expected = {
-        "governance_consumer_lag": ("gauge", ("group", "partition")),
+        "governance_consumer_lag": ("gauge", ("group", "topic", "partition")),
         "governance_audit_batch_size": ("histogram", ()),
         "governance_clickhouse_insert_latency_ms": ("histogram", ()),
         "governance_audit_rows_written": ("counter", ()),
@@ -162,20 +164,34 @@ def test_dead_letter_and_webhook_labels_stay_within_their_sets() -> None:
         found = REGISTRY.get_sample_value(name, labels)
         return found or 0.0
 
-    before_invalid = value("governance_dlq_messages_total", reason="invalid")
+    before_invalid = value("governance_dlq_messages_total", reason="schema_violation")
     before_other = value("governance_dlq_messages_total", reason="other")
-    pipeline_metrics.dead_lettered("invalid", 2)
+    pipeline_metrics.dead_lettered("schema_violation", 2)
     pipeline_metrics.dead_lettered("KeyError: 'customer_id' at offset 99")
-    assert value("governance_dlq_messages_total", reason="invalid") == before_invalid + 2
+    assert value("governance_dlq_messages_total", reason="schema_violation") == before_invalid + 2
     assert value("governance_dlq_messages_total", reason="other") == before_other + 1
     before_failed = value("governance_webhook_deliveries_total", outcome="failed")
+    before_retrying = value("governance_webhook_deliveries_total", outcome="retrying")
     pipeline_metrics.webhook_delivered("failed")
+    pipeline_metrics.webhook_delivered("retry")  # the delivery worker's word for it
+    assert value("governance_webhook_deliveries_total", outcome="retrying") == before_retrying + 1
     pipeline_metrics.webhook_delivered("HTTP 418 from https://example.com/hook")
     assert value("governance_webhook_deliveries_total", outcome="failed") == before_failed + 1
     reasons = {s.labels["reason"] for s in next(iter(pipeline_metrics.DLQ_MESSAGES.collect())).samples}
     assert reasons <= set(pipeline_metrics.DLQ_REASONS)
     outcomes = {s.labels["outcome"] for s in next(iter(pipeline_metrics.WEBHOOK_DELIVERIES.collect())).samples}
     assert outcomes <= set(pipeline_metrics.WEBHOOK_OUTCOMES)
+
+
+def test_label_lists_are_the_writers_own_words() -> None:
+    """The audit writer's dead-letter reasons and the delivery worker's outcomes each have a series of their own:
+    nothing they say is counted as ``other``."""
+    for reason in get_args(InvalidReason):
+        assert reason in pipeline_metrics.DLQ_REASONS, reason
+    for outcome in get_args(Outcome):
+        before = REGISTRY.get_sample_value("governance_webhook_deliveries_total", {"outcome": "other"})
+        pipeline_metrics.webhook_delivered(outcome)
+        assert REGISTRY.get_sample_value("governance_webhook_deliveries_total", {"outcome": "other"}) == before, outcome
 
 
 # --- Grafana ---------------------------------------------------------------------------------------------------

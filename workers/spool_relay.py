@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
 
+from infra import pipeline_metrics
 from infra.spool import DiskSpool
 
 log = logging.getLogger("workers.spool_relay")
@@ -45,6 +46,7 @@ class SpoolRelay:
             await asyncio.to_thread(self._spool.remove, event)
             sent += 1
         self.relayed += sent
+        pipeline_metrics.spool_relayed(sent)
         if sent:
             log.info("relayed %d spooled events; %d left", sent, self._spool.depth)
         return sent

@@ -486,6 +486,7 @@ class AuditWriter:
                         raise _Abandoned from exc
                     await self._backoff(attempt)
             self.stats.dlq_count += 1
+            pipeline_metrics.dead_lettered(item.reason)
             log.warning(
                 "dead-lettered %s:%d@%d (%s): %s",
                 item.origin.topic,

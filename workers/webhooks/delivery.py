@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 
+from infra import pipeline_metrics
 from infra.postgres import build_postgres_pool
 from infra.secret_box import SecretBox, SecretBoxError
 from schemas.alerting import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER
@@ -163,6 +164,7 @@ class WebhookDeliveryWorker:
                 rng=self._rng,
             )
         await record_attempt(self._pool, claimed, result, outcome, retry_in_s=retry_in)
+        pipeline_metrics.webhook_delivered(outcome)
         level = logging.INFO if outcome != "failed" else logging.WARNING
         log.log(
             level,
