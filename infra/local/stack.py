@@ -6,7 +6,7 @@ idempotent: a service whose process is alive and healthy is left alone. When a s
 message names it, its address and its log file, everything this invocation started is stopped again, and the
 exit status is non-zero.
 
-Usage: python3 infra/local/stack.py up [postgres redis kafka] | down | status | tools [promtool chromium wrk]
+Usage: python3 infra/local/stack.py up [postgres redis kafka] | down | status | tools [promtool prometheus chromium wrk]
 """
 
 from __future__ import annotations
@@ -507,6 +507,7 @@ def status(names: list[str]) -> int:
 # Tools the test suite and benchmarks use, by the binary that proves each is there.
 TOOLS: dict[str, str] = {
     "promtool": "prometheus",  # checks the Prometheus rules and scrape config
+    "prometheus": "prometheus",  # scrapes test processes: every dashboard panel and alert rule evaluated on real data
     "chromium": "chromium",  # dashboard browser tests (driven by Playwright, no browser download)
     "wrk": "wrk",  # HTTP load generator for benchmarks
 }
