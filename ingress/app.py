@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from consumers.audit.writer import AuditWriter
 from infra.receipt_keys import ReceiptKeyring
@@ -19,6 +19,7 @@ from ingress import admin, backtest, check, health, receipts
 from ingress.alerting import router as alerting_router
 from ingress.analytics import analytics_router, start_audit, stop_audit
 from ingress.auth.service import AuthService
+from ingress.backtest.runner import BacktestRunner
 from ingress.body_limit import BodyLimitMiddleware
 from ingress.budgets import BudgetCounter
 from ingress.changes import ChangeListener
@@ -28,6 +29,7 @@ from ingress.errors import ERROR_RESPONSES, install_error_handlers
 from ingress.http_metrics import HttpMetricsMiddleware
 from ingress.publisher import DecisionPublisher
 from ingress.ratelimit import Limit, RateLimiter
+from ingress.read_limits import RateLimitHeadersMiddleware, admin_reads
 from ingress.receipts import ReceiptSigner
 from ingress.request_context import RequestIdMiddleware
 from ingress.resources import Resources
@@ -91,6 +93,24 @@ async def _stop_audit_bounded(writer: AuditWriter | None, timeout_s: float = 15.
         log.warning("the audit writer did not stop within %.0f s; uncommitted records will be redelivered", timeout_s)
 
 
+def _mount(app: FastAPI, settings: IngressSettings) -> None:
+    """The routers and the middleware."""
+    app.include_router(health.router)
+    app.include_router(check.router)
+    app.include_router(receipts.router)
+    # Every admin call takes a token from the admin key's read bucket (ingress/read_limits.py); the analytics and
+    # backtest routes name their own buckets.
+    app.include_router(admin.router, dependencies=[Depends(admin_reads)])
+    app.include_router(analytics_router)
+    app.include_router(backtest.router)
+    app.include_router(alerting_router, dependencies=[Depends(admin_reads)])
+    # Outermost last: request id → metrics → rate-limit headers → body limit → routes.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+
+
 def create_app(settings: IngressSettings | None = None) -> FastAPI:
     settings = settings or IngressSettings()
     init_sentry("ingress", settings)  # here, not only in __main__: every uvicorn worker process builds the app
@@ -118,6 +138,10 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         store_metrics.start()
         services.signals.start()
         reconnect = asyncio.create_task(resources.keep_broker_connected(), name="kafka-reconnect")
+        backtests = BacktestRunner(
+            concurrency=settings.backtest_concurrency, time_budget_s=settings.backtest_time_budget_s
+        )
+        app.state.backtests = backtests
         # --- audit pipeline (ingress/analytics/lifecycle.py): migrate the embedded ClickHouse; run the writer here
         # when this process owns it (AUDIT_IN_PROCESS=auto|true) ---
         app.state.audit_writer = await start_audit(settings, resources)
@@ -133,6 +157,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
             await _stop_audit_bounded(app.state.audit_writer)
             # --- end audit pipeline ---
             reconnect.cancel()
+            backtests.close()
             await services.signals.stop()
             await relay.stop()
             await store_metrics.stop()
@@ -140,25 +165,19 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
             await changes.stop()
             await resources.close()
 
+    # The interactive docs load Swagger UI and ReDoc from a CDN: served in local and test runs only.
+    local = settings.environment in {"local", "test"}
     app = FastAPI(
         title="AI Governance Check API",
         version="1.0.0",
         default_response_class=JsonResponse,
         lifespan=lifespan,
+        docs_url="/docs" if local else None,
+        redoc_url="/redoc" if local else None,
         responses=ERROR_RESPONSES,  # every operation documents the error shape it may answer with
     )
     app.state.settings = settings
     _document_check_request(app)
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(check.router)
-    app.include_router(receipts.router)
-    app.include_router(admin.router)
-    app.include_router(analytics_router)
-    app.include_router(backtest.router)
-    app.include_router(alerting_router)
-    # Outermost last: request id → metrics → body limit → routes.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(HttpMetricsMiddleware)
-    app.add_middleware(RequestIdMiddleware)
+    _mount(app, settings)
     return app

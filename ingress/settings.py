@@ -30,10 +30,28 @@ class IngressSettings(CommonSettings):
     receipt_keys_dir_override: str = Field("", alias="RECEIPT_KEYS_DIR")
     receipt_signing_key: str = Field("", alias="RECEIPT_SIGNING_KEY", repr=False)
     ready_timeout_s: float = Field(1.0, alias="READY_TIMEOUT_S", gt=0)
+    # Every path but the check (ingress/read_limits.py): one bucket per admin or customer key for reads and admin
+    # calls, a smaller one per admin key for backtests.
+    read_rate_limit_capacity: int = Field(600, alias="READ_RATE_LIMIT_CAPACITY", gt=0)
+    read_rate_limit_window_s: int = Field(60, alias="READ_RATE_LIMIT_WINDOW_S", gt=0)
+    backtest_rate_limit_capacity: int = Field(10, alias="BACKTEST_RATE_LIMIT_CAPACITY", gt=0)
+    backtest_rate_limit_window_s: int = Field(60, alias="BACKTEST_RATE_LIMIT_WINDOW_S", gt=0)
+    # Backtests replay in worker processes of their own (ingress/backtest/runner.py): at most this many at once per
+    # ingress process (more are refused with a 429), each stopped after this many seconds of replay.
+    backtest_concurrency: int = Field(1, alias="BACKTEST_CONCURRENCY", ge=1, le=8)
+    backtest_time_budget_s: float = Field(60.0, alias="BACKTEST_TIME_BUDGET_S", gt=0, le=3600)
+    # Bearer token for /metrics. Unset: /metrics is open in local and test runs and refused elsewhere.
+    metrics_token: str = Field("", alias="METRICS_TOKEN", repr=False)
 
     @model_validator(mode="after")
     def _webhook_secrets_key_usable(self) -> IngressSettings:
         SecretBox.from_settings(self)  # required outside local runs, and 32 bytes of base64 when given
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_token_long_enough(self) -> IngressSettings:
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise ValueError("METRICS_TOKEN must be at least 16 characters (openssl rand -hex 32)")
         return self
 
     @property

@@ -1,5 +1,6 @@
 """Analytics routes: the decision history (``/logs`` for operators, ``/v1/decisions`` for a customer's own),
-summaries from the rollup views, and the AsyncAPI document of the decision stream.
+summaries from the rollup views, and the AsyncAPI document of the decision stream. Every one takes a token from
+the calling key's read bucket (``ingress.read_limits``).
 
 ClickHouse is called off the event loop, under the client's lock (the embedded engine is one per process and
 not thread-safe), with bound parameters only.
@@ -38,8 +39,8 @@ from ingress.analytics.queries import (
     shadow_disagreement_query,
     summary_queries,
 )
-from ingress.auth.deps import AdminDep, CustomerDep
 from ingress.errors import ApiError
+from ingress.read_limits import AdminReadDep, CustomerReadDep
 from ingress.responses import JsonResponse
 
 log = logging.getLogger("ingress.analytics")
@@ -161,7 +162,7 @@ _HISTORY_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_HISTORY_RESPONSES,
     openapi_extra={"parameters": _filter_parameters(), "requestBody": _FILTERS_BODY},
 )
-async def logs(request: Request, _admin: AdminDep) -> Response:
+async def logs(request: Request, _admin: AdminReadDep) -> Response:
     """Newest first, paged by ``next_cursor``. ``POST`` takes the same filters as a form or JSON body, so
     ``curl http://localhost:8000/logs -H "Authorization: Bearer …" -d "customer_id=…"`` works as written."""
     filters, source = await _filters_from_request(request)
@@ -174,7 +175,7 @@ async def logs(request: Request, _admin: AdminDep) -> Response:
     responses=_HISTORY_RESPONSES,
     openapi_extra={"parameters": _filter_parameters(exclude=("customer_id",))},
 )
-async def own_decisions(request: Request, principal: CustomerDep) -> Response:
+async def own_decisions(request: Request, principal: CustomerReadDep) -> Response:
     """The calling customer's decisions only; the customer comes from the API key, never from the request."""
     if "customer_id" in request.query_params:
         raise field_error("query", "customer_id", "not accepted here: the customer is the one the API key belongs to")
@@ -224,7 +225,7 @@ UtcDatetime = Annotated[IsoDatetime | None, AfterValidator(_not_naive)]
 @router.get("/admin/analytics/summary", summary="Counts, block rate, risk and top reasons from the rollups")
 async def summary(
     request: Request,
-    _admin: AdminDep,
+    _admin: AdminReadDep,
     *,
     customer_id: UUID | None = None,
     start: Annotated[UtcDatetime, Query(alias="from", description="ISO 8601; default: `to` minus 24 h")] = None,
@@ -282,7 +283,7 @@ async def summary(
 
 
 @router.get("/admin/analytics/integrity", summary="Stored rows and distinct event ids of one customer (operators)")
-async def integrity(request: Request, _admin: AdminDep, customer_id: UUID) -> JsonResponse:
+async def integrity(request: Request, _admin: AdminReadDep, customer_id: UUID) -> JsonResponse:
     """Reads the raw table, without ``FINAL``: ``rows - unique_event_ids`` is the number of decisions stored more
     than once (0 when the pipeline deduplicated as promised), which ``/logs`` cannot show since it collapses them."""
     database = request.app.state.settings.clickhouse_database
@@ -296,5 +297,5 @@ async def integrity(request: Request, _admin: AdminDep, customer_id: UUID) -> Js
 
 
 @router.get("/asyncapi.json", summary="AsyncAPI document of the decision stream (operators)")
-async def asyncapi(request: Request, _admin: AdminDep) -> JsonResponse:
+async def asyncapi(request: Request, _admin: AdminReadDep) -> JsonResponse:
     return JsonResponse(asyncapi_for(request.app.state.settings))

@@ -1,4 +1,8 @@
-"""``POST /admin/policies/{policy_id}/backtest``: what candidate rules would have decided over a time range."""
+"""``POST /admin/policies/{policy_id}/backtest``: what candidate rules would have decided over a time range.
+
+Rate-limited per admin key (``BACKTEST_RATE_LIMIT_*``); the replay runs in a worker process under a time budget
+(``ingress.backtest.runner``), so the event loop only waits for it.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ingress.analytics.filters import IsoDatetime, storable
 from ingress.analytics.routes import clickhouse_rows
-from ingress.auth.deps import AdminDep
-from ingress.backtest.core import backtest
-from ingress.engine import PolicySnapshot
+from ingress.backtest.runner import BacktestRunner, ReplayJob
 from ingress.errors import ApiError, validation_error
+from ingress.read_limits import AdminBacktestDep
 from ingress.responses import JsonResponse
-from schemas.decision_event import DecisionEvent
 from schemas.policy_rules import PolicyRules
 
 router = APIRouter(tags=["policies"])
@@ -42,10 +44,23 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+def _runner(request: Request) -> BacktestRunner:
+    runner: BacktestRunner | None = getattr(request.app.state, "backtests", None)
+    if runner is None:  # an app built without its lifespan's runner (tests of the routes alone)
+        settings = request.app.state.settings
+        runner = BacktestRunner(
+            concurrency=settings.backtest_concurrency, time_budget_s=settings.backtest_time_budget_s
+        )
+        request.app.state.backtests = runner
+    return runner
+
+
 @router.post("/admin/policies/{policy_id}/backtest", summary="Replay stored decisions under candidate rules")
-async def backtest_policy(policy_id: str, body: BacktestRequest, request: Request, _admin: AdminDep) -> JsonResponse:
+async def backtest_policy(
+    policy_id: str, body: BacktestRequest, request: Request, _admin: AdminBacktestDep
+) -> JsonResponse:
     try:
-        candidate = PolicyRules.model_validate(body.rules)
+        PolicyRules.model_validate(body.rules)
     except ValidationError as exc:
         errors = [
             {**e, "loc": ("body", "rules", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)
@@ -61,41 +76,44 @@ async def backtest_policy(policy_id: str, body: BacktestRequest, request: Reques
         raise ApiError(404, "not_found", "policy not found")
     end = body.end or datetime.now(UTC)
     start = body.start or end - timedelta(days=7)
-    database = request.app.state.settings.clickhouse_database
-    rows = await clickhouse_rows(
-        request,
-        f"SELECT event FROM {database}.decisions FINAL WHERE customer_id = {{customer:UUID}}"
-        " AND decided_at >= {start:DateTime64(3, 'UTC')} AND decided_at < {end:DateTime64(3, 'UTC')}"
-        " ORDER BY decided_at LIMIT {limit:UInt32}",
-        {"customer": policy["customer_id"], "start": _utc(start), "end": _utc(end), "limit": body.max_decisions},
-    )
-    events = [DecisionEvent.model_validate_json(row[0]) for row in rows]
-    policy_ids = sorted({UUID(ref.policy_id) for event in events for ref in event.policies})
-    versions = await pool.fetch(
-        "SELECT policy_id, version, name, rules, mode FROM policy_versions WHERE policy_id = ANY($1::uuid[])",
-        policy_ids,
-    )
-    snapshots = {
-        (str(v["policy_id"]), v["version"]): PolicySnapshot(
-            str(v["policy_id"]), v["version"], v["name"], PolicyRules.model_validate(v["rules"]), v["mode"]
+    runner = _runner(request)
+    runner.reserve()
+    try:
+        database = request.app.state.settings.clickhouse_database
+        rows = await clickhouse_rows(
+            request,
+            f"SELECT event FROM {database}.decisions FINAL WHERE customer_id = {{customer:UUID}}"
+            " AND decided_at >= {start:DateTime64(3, 'UTC')} AND decided_at < {end:DateTime64(3, 'UTC')}"
+            " ORDER BY decided_at LIMIT {limit:UInt32}",
+            {"customer": policy["customer_id"], "start": _utc(start), "end": _utc(end), "limit": body.max_decisions},
         )
-        for v in versions
-    }
-    report = backtest(
-        events,
-        lambda pid, version: snapshots.get((pid, version)),
-        policy_id=str(policy["id"]),
-        policy_name=policy["name"],
-        candidate=candidate,
-        samples=body.samples,
-    )
+        # Every version of the customer's policies: the events name no others, and the replay needs no decoding
+        # here to know which.
+        versions = await pool.fetch(
+            "SELECT v.policy_id, v.version, v.name, v.rules, v.mode FROM policy_versions v"
+            " JOIN policies p ON p.id = v.policy_id WHERE p.customer_id = $1",
+            policy["customer_id"],
+        )
+        job = ReplayJob(
+            events=[row[0] for row in rows],
+            versions=[(str(v["policy_id"]), v["version"], v["name"], v["rules"], v["mode"]) for v in versions],
+            policy_id=str(policy["id"]),
+            policy_name=policy["name"],
+            candidate=body.rules,  # validated above; the worker validates it again into the same rules
+            samples=body.samples,
+            time_budget_s=runner.time_budget_s,
+        )
+        result = await runner.run(job)
+    finally:
+        runner.release()
     return JsonResponse(
         {
             "policy_id": str(policy["id"]),
             "customer_id": str(policy["customer_id"]),
             "from": start.isoformat(),
             "to": end.isoformat(),
-            "truncated": len(events) >= body.max_decisions,
-            **report.as_dict(),
+            "truncated": len(rows) >= body.max_decisions or result.time_budget_exhausted,
+            "time_budget_exhausted": result.time_budget_exhausted,
+            **result.report,
         }
     )
