@@ -11,9 +11,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from ingress import metrics
+from ingress.metrics_access import metrics_access
 from ingress.resources import Resources
 from ingress.responses import JsonResponse
 
@@ -90,7 +91,7 @@ async def ready(request: Request) -> JsonResponse:
     return JsonResponse({"status": status, "components": components}, status_code=code)
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
 async def prometheus_metrics(request: Request) -> Response:
     resources: Resources = request.app.state.resources
     if resources.pool is not None:
