@@ -41,7 +41,12 @@ CHECK = {
     "context": {"user_id": "user_123", "session_id": "session_456"},
 }
 # Loads here run well under any tier's bucket unless a scenario is about the limit itself.
-UNLIMITED = {"RATE_LIMIT_FREE_CAPACITY": "100000", "RATE_LIMIT_PRO_CAPACITY": "100000"}
+UNLIMITED = {
+    "RATE_LIMIT_FREE_CAPACITY": "100000",
+    "RATE_LIMIT_PRO_CAPACITY": "100000",
+    "READ_RATE_LIMIT_CAPACITY": "100000",
+    "BACKTEST_RATE_LIMIT_CAPACITY": "100000",
+}
 
 
 def bearer(key: str) -> dict[str, str]:
