@@ -11,6 +11,17 @@ import pytest
 
 from infra.migrate import load_migrations, split_statements
 
+# Every secret docker-compose.yml needs; none has a default.
+SECRETS = (
+    "POSTGRES_PASSWORD",
+    "CLICKHOUSE_PASSWORD",
+    "WEBHOOK_SECRETS_KEY",
+    "REDIS_PASSWORD",
+    "KAFKA_PASSWORD",
+    "METRICS_TOKEN",
+    "GRAFANA_ADMIN_PASSWORD",
+)
+
 
 def _compose_available() -> bool:
     if shutil.which("docker") is None:
@@ -27,11 +38,15 @@ def test_docker_compose_config_is_valid(project_root: Path) -> None:
         "POSTGRES_PASSWORD": "example",
         "CLICKHOUSE_PASSWORD": "example",
         "WEBHOOK_SECRETS_KEY": "c2VjcmV0cy1rZXktZm9yLXRoZS1jb25maWctY2hlY2s=",
+        "REDIS_PASSWORD": "example",
+        "KAFKA_PASSWORD": "example",
+        "METRICS_TOKEN": "example-metrics-token-0123456789",
+        "GRAFANA_ADMIN_PASSWORD": "example",
     }
     result = subprocess.run(compose, capture_output=True, text=True, check=False, cwd=project_root, env=env)
     assert result.returncode == 0, result.stderr
     # every secret is required: without any one of them the file refuses to render, naming it
-    for secret in ("POSTGRES_PASSWORD", "CLICKHOUSE_PASSWORD", "WEBHOOK_SECRETS_KEY"):
+    for secret in SECRETS:
         bare = {k: v for k, v in env.items() if k != secret}
         refused = subprocess.run(compose, capture_output=True, text=True, check=False, cwd=project_root, env=bare)
         assert refused.returncode != 0, secret
