@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient
 from clickhouse_connect.driver.client import Client
 from fastapi import FastAPI
 
@@ -28,6 +32,16 @@ from ingress.settings import IngressSettings
 from tests.processes import free_port
 from tests.services import Endpoints, test_endpoints
 
+RUN_ID = uuid.uuid4().hex[:10]
+# Every topic a test makes on the shared broker is named under this prefix (``run_topic``), so the run can delete
+# exactly its own at the end while other runs use the same broker.
+RUN_TOPIC_PREFIX = f"test.{RUN_ID}."
+
+
+def run_topic(name: str) -> str:
+    """A Kafka topic name of this test run's own; ``kafka_topics_removed`` deletes it when the session ends."""
+    return f"{RUN_TOPIC_PREFIX}{name}"
+
 
 @pytest.fixture(scope="session")
 def endpoints() -> Iterator[Endpoints]:
@@ -35,7 +49,60 @@ def endpoints() -> Iterator[Endpoints]:
         yield found
 
 
-RUN_ID = uuid.uuid4().hex[:10]
+async def list_topics(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def delete_topics_where(bootstrap: str, doomed: Callable[[str], bool], timeout_s: float = 60.0) -> list[str]:
+    """Delete every topic whose name ``doomed`` accepts and wait until the broker no longer lists one.
+
+    Returns the names deleted; raises when some are still listed after ``timeout_s``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        names = sorted(name for name in await admin.list_topics() if doomed(name))
+        if names:
+            await admin.delete_topics(names, timeout_ms=30000)
+        deadline = time.monotonic() + timeout_s
+        while left := [name for name in await admin.list_topics() if doomed(name)]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"topics of this test run still listed after deleting them: {left}")
+            await asyncio.sleep(0.5)
+        return names
+    finally:
+        await admin.close()
+
+
+# A run's topics are ``test.<its RUN_ID>.``: this run deletes only its own.
+_RUN_PREFIXED = re.compile(r"test\.[0-9a-f]{10}\.")
+
+
+@pytest.fixture(scope="session")
+async def kafka_topics_removed(endpoints: Endpoints) -> AsyncIterator[str]:
+    """When the session ends, every topic this run made is deleted from the broker.
+
+    ``settings`` and ``unique_topic`` depend on it, so it is torn down after every server and consumer that used
+    those topics has stopped (nothing is left to re-create one). Topics named with ``run_topic`` are deleted
+    always. A ``test.`` topic under another name that appeared during the run is deleted too when no other run is
+    on the broker (none of its ``test.<RUN_ID>.`` topics is listed); beside another run it could be that run's, so
+    it is only reported."""
+    bootstrap = endpoints.kafka_bootstrap_servers
+    before = await list_topics(bootstrap)
+    yield RUN_TOPIC_PREFIX
+    await delete_topics_where(bootstrap, lambda name: name.startswith(RUN_TOPIC_PREFIX))
+    now = await list_topics(bootstrap)
+    strays = sorted(name for name in now - before if name.startswith("test.") and not _RUN_PREFIXED.match(name))
+    if not strays:
+        return
+    if any(_RUN_PREFIXED.match(name) for name in now):
+        warnings.warn(f"test topics not named with run_topic() left beside another run: {strays}", stacklevel=1)
+        return
+    await delete_topics_where(bootstrap, set(strays).__contains__)
 
 
 @pytest.fixture(scope="session")
@@ -57,16 +124,21 @@ async def test_database_url(endpoints: Endpoints) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(endpoints: Endpoints, test_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> IngressSettings:
+def settings(
+    endpoints: Endpoints,
+    test_database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    kafka_topics_removed: str,
+) -> IngressSettings:
     state = tmp_path_factory.mktemp("state")
     return IngressSettings.model_validate(
         {
             "ENVIRONMENT": "test",
             "GOVERNANCE_STATE_DIR": str(state),
-            "DECISIONS_TOPIC": f"test.{RUN_ID}.decisions.v1",
-            "ALERTS_TOPIC": f"test.{RUN_ID}.alerts.v1",
-            "DLQ_TOPIC": f"test.{RUN_ID}.decisions.dlq",
-            "SIGNALS_TOPIC": f"test.{RUN_ID}.signals.v1",
+            "DECISIONS_TOPIC": run_topic("decisions.v1"),
+            "ALERTS_TOPIC": run_topic("alerts.v1"),
+            "DLQ_TOPIC": run_topic("decisions.dlq"),
+            "SIGNALS_TOPIC": run_topic("signals.v1"),
             "DATABASE_URL": test_database_url,
             "REDIS_URL": endpoints.redis_url,
             "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
@@ -104,8 +176,8 @@ async def redis_client(settings: IngressSettings) -> AsyncIterator[aioredis.Redi
 
 
 @pytest.fixture
-def unique_topic() -> str:
-    return f"test.{uuid.uuid4().hex[:12]}"
+def unique_topic(kafka_topics_removed: str) -> str:
+    return run_topic(uuid.uuid4().hex[:12])
 
 
 @pytest.fixture

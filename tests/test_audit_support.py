@@ -26,6 +26,7 @@ from ingress.app import create_app
 from ingress.settings import IngressSettings
 from schemas import topics
 from schemas.decision_event import DecisionEvent, Factor, OperationSummary, PersonalDataFinding, PolicyRef, Violation
+from tests.conftest import run_topic
 
 DATABASE = "governance"
 
@@ -143,8 +144,8 @@ def audit_settings(settings: IngressSettings, **overrides: Any) -> AuditSettings
     """Audit settings on a topic and group of the test's own (and a DLQ of its own)."""
     suffix = uuid.uuid4().hex[:10]
     values: dict[str, Any] = {
-        "DECISIONS_TOPIC": f"test.audit.{suffix}.decisions.v1",
-        "DLQ_TOPIC": f"test.audit.{suffix}.decisions.dlq",
+        "DECISIONS_TOPIC": run_topic(f"audit.{suffix}.decisions.v1"),
+        "DLQ_TOPIC": run_topic(f"audit.{suffix}.decisions.dlq"),
         "AUDIT_GROUP_ID": f"test-audit-{suffix}",
         "AUDIT_FLUSH_INTERVAL_S": 0.3,
         "AUDIT_BACKOFF_INITIAL_S": 0.05,

@@ -59,7 +59,7 @@ async def test_kafka_produce_and_consume_through_faststream(endpoints: Endpoints
     assert all(headers.get("event-type") == "t" for _, _, headers in got)
 
 
-async def test_kafka_producer_is_idempotent_with_acks_all(endpoints: Endpoints) -> None:
+async def test_kafka_producer_is_idempotent_with_acks_all(endpoints: Endpoints, unique_topic: str) -> None:
     broker = build_kafka_broker(endpoints.kafka_bootstrap_servers)
     async with broker:
         await broker.start()
@@ -68,7 +68,7 @@ async def test_kafka_producer_is_idempotent_with_acks_all(endpoints: Endpoints) 
         # and acks="all" is stored as -1.
         assert producer._txn_manager is not None
         assert producer._sender._acks == -1
-        metadata = await producer.send_and_wait(f"test.idem.{uuid.uuid4().hex[:8]}", b"x", key=b"k")
+        metadata = await producer.send_and_wait(unique_topic, b"x", key=b"k")
         assert metadata.offset == 0
 
 

@@ -30,7 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from ingress.settings import IngressSettings
-from tests.conftest import LiveServer, server_env
+from tests.conftest import LiveServer, run_topic, server_env
 from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,10 +60,10 @@ def isolated_env(**overrides: str) -> dict[str, str]:
     """Topics and an audit group of the scenario's own, so its server reads only its own decisions."""
     suffix = uuid.uuid4().hex[:10]
     env = {
-        "DECISIONS_TOPIC": f"rel.{suffix}.decisions.v1",
-        "DLQ_TOPIC": f"rel.{suffix}.decisions.dlq",
-        "ALERTS_TOPIC": f"rel.{suffix}.alerts.v1",
-        "SIGNALS_TOPIC": f"rel.{suffix}.signals.v1",
+        "DECISIONS_TOPIC": run_topic(f"rel.{suffix}.decisions.v1"),
+        "DLQ_TOPIC": run_topic(f"rel.{suffix}.decisions.dlq"),
+        "ALERTS_TOPIC": run_topic(f"rel.{suffix}.alerts.v1"),
+        "SIGNALS_TOPIC": run_topic(f"rel.{suffix}.signals.v1"),
         "AUDIT_GROUP_ID": f"rel-audit-{suffix}",
         "AUDIT_FLUSH_INTERVAL_S": "0.5",
         **UNLIMITED,
