@@ -30,7 +30,7 @@ from ingress.responses import JsonResponse
 from ingress.signals import SignalRecorder
 from schemas.check import CheckRequest, CheckResponse
 from schemas.decision_event import BudgetUsage, DecisionEvent
-from schemas.receipt import Receipt, ReceiptBody, request_digest
+from schemas.receipt import IssuedReceipt, ReceiptBody, b64url, new_request_salt, request_digest
 
 router = APIRouter(tags=["check"])
 
@@ -38,7 +38,7 @@ router = APIRouter(tags=["check"])
 class CheckAnswer(CheckResponse):
     """The answer as sent: ``CheckResponse`` and the decision's signed receipt (docs/receipts.md)."""
 
-    receipt: Receipt | None = None
+    receipt: IssuedReceipt | None = None
 
 
 @dataclass
@@ -106,17 +106,22 @@ def build_event(
     latency_ms: float,
     payload: Any,
     signer: ReceiptSigner,
+    salt: bytes | None = None,
 ) -> DecisionEvent:
+    """The decision event and its signed receipt. ``salt`` keys the request digest (``request_salt``, given to the
+    caller alone: docs/receipts.md); the event carries the digest, never the salt."""
     event_id = uuid.uuid4()
-    digest = request_digest(payload)
+    digest = request_digest(payload, salt if salt is not None else new_request_salt())
     receipt = signer.sign(
         ReceiptBody(
             event_id=str(event_id),
             request_id=request_id,
             customer_id=str(customer_id),
+            key_id=key_id,
             decided_at=format_instant(decided_at),
             allowed=decision.allowed,
             risk_score=decision.risk_score,
+            reason=decision.reason,
             policy_versions=sorted(f"{p.policy_id}:{p.version}" for p in decision.policies),
             request_digest=digest,
         )
@@ -191,6 +196,7 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
     if reserved and not decision.allowed:
         await services.budgets.refund(reserved)  # a blocked check runs nothing, so it uses no budget
     request_id = current_request_id()
+    salt = new_request_salt()
     event = build_event(
         request_id=request_id,
         customer_id=principal.customer_id,
@@ -200,6 +206,7 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
         latency_ms=round((time.perf_counter() - started) * 1000, 3),
         payload=payload,
         signer=services.receipts,
+        salt=salt,
     )
     publish_started = time.perf_counter()
     try:
@@ -230,6 +237,6 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
         "event_id": str(event.event_id),
         "factors": [f.model_dump() for f in decision.factors],
         "violations": [v.model_dump() for v in decision.violations],
-        "receipt": event.receipt.model_dump() if event.receipt else None,
+        "receipt": {**event.receipt.model_dump(), "request_salt": b64url(salt)} if event.receipt else None,
     }
     return JsonResponse(content, headers=rate.headers())

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request
 
 from infra.receipt_keys import ReceiptKeyring, SigningKey
-from schemas.receipt import Receipt, ReceiptBody, b64url, canonical_json
+from schemas.receipt import Receipt, ReceiptBody, b64url, format_instant
+
+__all__ = ["ReceiptSigner", "format_instant", "router"]
 
 router = APIRouter(tags=["receipts"])
-
-
-def format_instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class ReceiptSigner:
@@ -22,7 +18,7 @@ class ReceiptSigner:
         self._key: SigningKey = keyring.signing_key()
 
     def sign(self, body: ReceiptBody) -> Receipt:
-        signature = self._key.private.sign(canonical_json(body.model_dump()))
+        signature = self._key.private.sign(body.signed_bytes())
         return Receipt(key_id=self._key.key_id, signed=body, signature=b64url(signature))
 
     @property
