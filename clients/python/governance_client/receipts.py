@@ -2,7 +2,8 @@
 
 A receipt verifies when the key it names is one the service published at ``/v1/receipts/keys``, that key's id
 is derived from the key itself (so a key cannot be swapped under an id), the signature covers the canonical
-encoding of the signed fields, and, when the request body is given, the signed digest is the body's digest.
+encoding of the signed fields, and, when the request body is given, the signed digest is the body's digest:
+HMAC-SHA256 keyed by the receipt's ``request_salt`` (``v: 2``), or a plain SHA-256 (``v: 1`` receipts).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import time
 from dataclasses import dataclass, field
@@ -24,8 +26,34 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def request_digest(body: Any) -> str:
-    return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
+HMAC_PREFIX = "hmac-sha256:"
+SHA_PREFIX = "sha256:"
+
+
+def request_digest(body: Any, salt: bytes | None = None) -> str:
+    """The digest a receipt signs of the request body: keyed by the request's salt, or (v1) unsalted."""
+    if salt is None:
+        return SHA_PREFIX + hashlib.sha256(canonical_json(body)).hexdigest()
+    return HMAC_PREFIX + hmac.new(salt, canonical_json(body), hashlib.sha256).hexdigest()
+
+
+def digest_matches(receipt: dict[str, Any], body: Any) -> bool:
+    digest = receipt["signed"].get("request_digest")
+    if not isinstance(digest, str):
+        return False
+    if digest.startswith(HMAC_PREFIX):
+        salt = receipt.get("request_salt")
+        if not isinstance(salt, str):
+            return False  # the salt is in the caller's copy only; without it nobody can check the digest
+        try:
+            expected = request_digest(body, b64url_decode(salt))
+        except (ValueError, binascii.Error):
+            return False
+    elif digest.startswith(SHA_PREFIX):
+        expected = request_digest(body)
+    else:
+        return False
+    return hmac.compare_digest(expected.encode(), digest.encode())
 
 
 def key_id_for(public_key_raw: bytes) -> str:
@@ -58,16 +86,14 @@ def verify_receipt(receipt: Any, public_keys: dict[str, bytes], request_body: An
     raw = public_keys.get(key_id) if isinstance(key_id, str) else None
     if raw is None or key_id_for(raw) != key_id:
         return False
-    signed = receipt["signed"]
+    signed = {name: value for name, value in receipt["signed"].items() if value is not None}
     try:
         Ed25519PublicKey.from_public_bytes(raw).verify(
             b64url_decode(str(receipt.get("signature", ""))), canonical_json(signed)
         )
     except (InvalidSignature, ValueError, binascii.Error):
         return False
-    if request_body is not None:
-        return bool(signed.get("request_digest") == request_digest(request_body))
-    return True
+    return request_body is None or digest_matches(receipt, request_body)
 
 
 @dataclass
