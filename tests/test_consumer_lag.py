@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from consumers.lag import ConsumerLagMonitor, lag_of
 from infra.kafka_topics import TopicSettings, delete_topics, ensure_topics
 from ingress.settings import IngressSettings
+from tests.conftest import run_topic
 
 
 def test_lag_counts_from_the_commit_or_from_the_start() -> None:
@@ -26,7 +27,7 @@ def test_lag_counts_from_the_commit_or_from_the_start() -> None:
 
 @pytest.fixture
 async def topic(settings: IngressSettings) -> AsyncIterator[str]:
-    name = f"test.lag.{uuid.uuid4().hex[:10]}"
+    name = run_topic(f"lag.{uuid.uuid4().hex[:10]}")
     await ensure_topics(settings.kafka_bootstrap_servers, [name], TopicSettings(KAFKA_TOPIC_PARTITIONS=3))
     yield name
     await delete_topics(settings.kafka_bootstrap_servers, [name])

@@ -16,6 +16,7 @@ from infra import kafka_topics
 from infra.kafka_topics import TopicSettings, delete_topics, ensure_topics, partition_counts, project_topics
 from ingress.resources import Resources
 from ingress.settings import IngressSettings
+from tests.conftest import run_topic
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ async def admin(settings: IngressSettings) -> AsyncIterator[AIOKafkaAdminClient]
 @pytest.fixture
 async def topic_prefix(settings: IngressSettings) -> AsyncIterator[str]:
     """A prefix for this test's topics; every topic under it is deleted afterwards."""
-    prefix = f"test.topics.{uuid.uuid4().hex[:10]}"
+    prefix = run_topic(f"topics.{uuid.uuid4().hex[:10]}")
     yield prefix
     client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await client.start()
