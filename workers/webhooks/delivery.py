@@ -5,8 +5,9 @@ Each call goes to the registered URL only: redirects are not followed (a 3xx is 
 body is never read, and the whole call is bounded by ``WEBHOOK_TIMEOUT_S``. Any answer but 2xx, a timeout or a
 connection error is retried after an exponential, jittered wait, until ``WEBHOOK_MAX_ATTEMPTS``; then the
 delivery is ``failed``. Environment proxy variables are ignored, so a call goes straight to the endpoint.
-Outside local runs a host that resolves to a loopback, private or link-local address is refused before the call
-(``addresses.py``).
+The host is resolved once per attempt and the call connects to that address (Host header and TLS server name
+kept); outside local runs a host that resolves to a loopback, private or link-local address is refused before the
+call (``addresses.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from infra import pipeline_metrics
 from infra.postgres import build_postgres_pool
 from infra.secret_box import SecretBox, SecretBoxError
 from schemas.alerting import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER
-from workers.webhooks.addresses import refused_destination
+from workers.webhooks.addresses import destination
 from workers.webhooks.outbox import AttemptResult, Claimed, Outcome, claim_due, record_attempt
 from workers.webhooks.settings import WebhookSettings
 from workers.webhooks.signing import sign
@@ -192,14 +193,20 @@ class WebhookDeliveryWorker:
         began = time.perf_counter()
         status: int | None = None
         error: str | None = None
-        if not self.settings.allows_private_addresses:
-            refused = await refused_destination(claimed.url)
-            if refused is not None:
-                return AttemptResult(started_at, (time.perf_counter() - began) * 1000, None, refused[:_ERROR_MAX])
+        # Resolved once; the call goes to the address that was checked (addresses.py: no DNS rebinding).
+        target, refused = await destination(claimed.url, allow_private=self.settings.allows_private_addresses)
+        if target is None:
+            return AttemptResult(started_at, (time.perf_counter() - began) * 1000, None, (refused or "")[:_ERROR_MAX])
         try:
             async with (
                 asyncio.timeout(self.settings.webhook_timeout_s),
-                self._http.stream("POST", claimed.url, content=body, headers=headers) as response,
+                self._http.stream(
+                    "POST",
+                    target.url,
+                    content=body,
+                    headers={**headers, **target.headers},
+                    extensions=target.extensions,
+                ) as response,
             ):
                 status = response.status_code
         except TimeoutError:
