@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -25,6 +26,11 @@ class AuditSettings(CommonSettings):
     audit_dlq_window: int = Field(100, alias="AUDIT_DLQ_WINDOW", ge=1, le=100_000)
     audit_backoff_initial_s: float = Field(0.5, alias="AUDIT_BACKOFF_INITIAL_S", gt=0)
     audit_backoff_max_s: float = Field(30.0, alias="AUDIT_BACKOFF_MAX_S", gt=0)
+    # Where the writer reads the published receipt keys that every stored decision's receipt must verify against:
+    # the keyring folder ingress publishes them in (default <state>/receipt-keys), or ingress's
+    # GET /v1/receipts/keys when RECEIPT_KEYS_URL is set (another machine or container).
+    receipt_keys_dir_override: str = Field("", alias="RECEIPT_KEYS_DIR")
+    receipt_keys_url: str = Field("", alias="RECEIPT_KEYS_URL")
     # How often python -m consumers measures the lag of the audit and alerting groups (consumers/lag.py).
     consumer_lag_interval_s: float = Field(10.0, alias="CONSUMER_LAG_INTERVAL_S", gt=0, le=300)
 
@@ -35,6 +41,12 @@ class AuditSettings(CommonSettings):
         if self.audit_backoff_max_s < self.audit_backoff_initial_s:
             raise ValueError("AUDIT_BACKOFF_MAX_S must be at least AUDIT_BACKOFF_INITIAL_S")
         return self
+
+    @property
+    def receipt_keys_dir(self) -> Path:
+        return (
+            Path(self.receipt_keys_dir_override) if self.receipt_keys_dir_override else self.state_dir / "receipt-keys"
+        )
 
     @property
     def audit_runs_in_ingress(self) -> bool:

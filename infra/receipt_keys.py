@@ -7,14 +7,20 @@ Folder layout (``RECEIPT_KEYS_DIR``, by default ``<state>/receipt-keys``):
 
 ``RECEIPT_SIGNING_KEY`` (a PEM) takes precedence over the file, for deployments that keep secrets in the
 environment; its public key is published the same way.
+
+``PublishedReceiptKeys`` is the reading side, for verifiers that do not sign (the audit writer).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -89,3 +95,68 @@ class ReceiptKeyring:
         if not public.exists():
             return {}
         return {path.stem: b64url_decode(path.read_text().strip()) for path in sorted(public.glob("*.pub"))}
+
+
+class ReceiptKeysUnavailable(Exception):
+    """The published receipt keys cannot be read now (folder unreadable, ingress not answering)."""
+
+
+class PublishedReceiptKeys:
+    """The public receipt keys as a verifier outside ingress sees them (the audit writer): the keyring folder's
+        ``public/``, or the ``GET /v1/receipts/keys`` document at ``url``. Read once, and again when a receipt names a
+        key id not known yet (a rotation), at most every ``refresh_s``: a flood of receipts naming made-up keys costs
+        one read per ``refresh_s``, not one per receipt, and a genuine receipt of a new key is never judged on a read
+    older than it."""
+
+    def __init__(
+        self,
+        folder: Path | None = None,
+        *,
+        url: str = "",
+        refresh_s: float = 1.0,
+        timeout_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if folder is None and not url:
+            raise ValueError("published receipt keys need a folder or a URL")
+        self.folder = folder
+        self.url = url
+        self._refresh = refresh_s
+        self._timeout = timeout_s
+        self._mono = monotonic
+        self._keys: dict[str, bytes] = {}
+        self._read_at: float | None = None
+        self.reads = 0
+
+    async def _read(self) -> dict[str, bytes]:
+        self.reads += 1
+        if self.url:
+            try:
+                async with httpx.AsyncClient(timeout=self._timeout) as http:
+                    response = await http.get(self.url)
+                    response.raise_for_status()
+                    return {k["key_id"]: b64url_decode(k["public_key"]) for k in response.json()["keys"]}
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                raise ReceiptKeysUnavailable(f"receipt keys not read from {self.url}: {type(exc).__name__}") from exc
+        assert self.folder is not None  # noqa: S101 - one of the two is set (__init__)
+        try:
+            return ReceiptKeyring(self.folder).public_keys()
+        except (OSError, ValueError) as exc:
+            raise ReceiptKeysUnavailable(f"receipt keys not read from {self.folder}: {type(exc).__name__}") from exc
+
+    async def get(self, key_id: str) -> bytes | None:
+        """The public key published under ``key_id``, or None when none is; raise ``ReceiptKeysUnavailable`` when
+        the keys must be read and cannot be."""
+        found = self._keys.get(key_id)
+        if found is not None:
+            return found
+        if self._read_at is not None:
+            # Read lately: wait out the interval instead of answering "unknown" from a read that may predate the
+            # key (ingress publishes a key before it signs with it, so a read after the receipt is conclusive).
+            await asyncio.sleep(max(0.0, self._read_at + self._refresh - self._mono()))
+            found = self._keys.get(key_id)  # another caller may have read them meanwhile
+            if found is not None:
+                return found
+        keys = await self._read()
+        self._keys, self._read_at = keys, self._mono()
+        return self._keys.get(key_id)

@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +20,18 @@ from aiokafka.structs import ConsumerRecord
 from clickhouse_connect.driver.client import Client
 from fastapi import FastAPI
 
+from consumers.audit.authenticity import receipt_body_for
 from consumers.audit.store import DecisionStore, run_query
 from consumers.audit.transform import Accepted, Origin, decision_row, deduplication_token
 from consumers.audit.writer import AuditWriter
 from consumers.settings import AuditSettings
+from infra.receipt_keys import ReceiptKeyring
 from ingress.app import create_app
+from ingress.receipts import ReceiptSigner
 from ingress.settings import IngressSettings
 from schemas import topics
 from schemas.decision_event import DecisionEvent, Factor, OperationSummary, PersonalDataFinding, PolicyRef, Violation
+from schemas.receipt import new_request_salt, request_digest
 from tests.conftest import run_topic
 
 DATABASE = "governance"
@@ -42,23 +48,41 @@ def make_event(
     request_id: str | None = None,
     pii: Sequence[str] = (),
 ) -> DecisionEvent:
-    return DecisionEvent(
-        event_id=uuid.uuid4(),
-        request_id=request_id or f"req_{uuid.uuid4().hex[:12]}",
-        customer_id=customer_id,
-        key_id="kid_test",
-        decided_at=decided_at or datetime.now(UTC),
-        allowed=allowed,
-        risk_score=risk,
-        threshold=70,
-        reason=reason,
-        factors=[Factor(name="base", points=risk, detail="test")],
-        violations=[Violation(rule=r, policy_id="pol_1", policy_version=1, detail="d") for r in rules],
-        policies=[PolicyRef(policy_id="pol_1", version=1)],
-        operations=[OperationSummary(index=0, type="llm_call", model="gpt-4", provider="openai", tokens=500)],
-        personal_data=[PersonalDataFinding(category=c, path="context.note") for c in pii],
-        latency_ms=1.5,
+    """A decision event with a receipt signed as ingress signs one (the audit writer stores no other), by the
+    test keyring that ``audit_settings`` and ``running_app`` point the writer at."""
+    return signed(
+        DecisionEvent(
+            event_id=uuid.uuid4(),
+            request_id=request_id or f"req_{uuid.uuid4().hex[:12]}",
+            customer_id=customer_id,
+            key_id="kid_test",
+            decided_at=decided_at or datetime.now(UTC),
+            allowed=allowed,
+            risk_score=risk,
+            threshold=70,
+            reason=reason,
+            factors=[Factor(name="base", points=risk, detail="test")],
+            violations=[Violation(rule=r, policy_id="pol_1", policy_version=1, detail="d") for r in rules],
+            policies=[PolicyRef(policy_id="pol_1", version=1)],
+            operations=[OperationSummary(index=0, type="llm_call", model="gpt-4", provider="openai", tokens=500)],
+            personal_data=[PersonalDataFinding(category=c, path="context.note") for c in pii],
+            latency_ms=1.5,
+            request_digest=request_digest({"test": True}, new_request_salt()),
+        )
     )
+
+
+# The receipt keyring of the audit tests' events; removed when the test process exits.
+_RECEIPT_KEYS = tempfile.TemporaryDirectory(prefix="governance-test-receipt-keys-")
+RECEIPT_KEYS_DIR = Path(_RECEIPT_KEYS.name)
+_SIGNER: list[ReceiptSigner] = []
+
+
+def signed(event: DecisionEvent) -> DecisionEvent:
+    """``event`` with a receipt over its own fields (as ``ingress.check.build_event`` signs one)."""
+    if not _SIGNER:
+        _SIGNER.append(ReceiptSigner(ReceiptKeyring(RECEIPT_KEYS_DIR)))
+    return event.model_copy(update={"receipt": _SIGNER[0].sign(receipt_body_for(event))})
 
 
 DECISION_HEADERS = [
@@ -150,6 +174,7 @@ def audit_settings(settings: IngressSettings, **overrides: Any) -> AuditSettings
         "AUDIT_FLUSH_INTERVAL_S": 0.3,
         "AUDIT_BACKOFF_INITIAL_S": 0.05,
         "AUDIT_BACKOFF_MAX_S": 0.2,
+        "RECEIPT_KEYS_DIR": str(RECEIPT_KEYS_DIR),
     }
     values.update(overrides)
     return AuditSettings.derive(settings, **values)
@@ -202,7 +227,9 @@ def hours_ago(hours: int) -> datetime:
 
 
 async def running_app(settings: IngressSettings, monkeypatch: pytest.MonkeyPatch, **env: str) -> AsyncIterator[FastAPI]:
-    """The ingress app with ``AUDIT_*`` set for this test (the shared ``app`` fixture reads the defaults)."""
+    """The ingress app with ``AUDIT_*`` set for this test (the shared ``app`` fixture reads the defaults); its audit
+    writer checks receipts against the test keyring (``make_event``'s)."""
+    env = {"RECEIPT_KEYS_DIR": str(RECEIPT_KEYS_DIR), **env}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     application = create_app(settings)

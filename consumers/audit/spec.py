@@ -39,7 +39,8 @@ DECISIONS_DESCRIPTION = (
     "consumer group of your own; see docs/topics.md."
 )
 DLQ_DESCRIPTION = (
-    "Records of governance.decisions.v1 that could not be decoded or failed the DecisionEvent schema, one "
+    "Records of governance.decisions.v1 that could not be decoded, failed the DecisionEvent schema or carry no "
+    "receipt that verifies against the published receipt keys and signs the event (unverified_receipt), one "
     "DeadLetterRecord each: origin topic, partition, offset and key, the consumer group that rejected it, the "
     "reason, and the raw value (base64). Keyed like the original record."
 )

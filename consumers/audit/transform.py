@@ -61,6 +61,7 @@ InvalidReason = Literal[
     "schema_violation",
     "unexpected_event_type",
     "unsupported_schema_version",
+    "unverified_receipt",  # no receipt, or one that does not verify or does not sign this event (authenticity.py)
 ]
 
 

@@ -4,6 +4,9 @@ A short pipeline (arroyo style): decode → transform (pure, ``transform.py``) �
 commit. Three kinds of failure, three answers:
 
 * an invalid record is dead-lettered (``governance.decisions.dlq``, explaining itself) and committed with its batch;
+  so is a decision whose receipt does not verify against the published receipt keys or does not sign the event's
+  own fields (``authenticity.py``, reason ``unverified_receipt``): anyone who can write to the topic can write a
+  well-formed event, only ingress can sign one. Keys that cannot be read are an infrastructure failure (below);
   more than ``AUDIT_DLQ_LIMIT`` of the last ``AUDIT_DLQ_WINDOW`` invalid → the writer stops instead of draining the
   topic into the DLQ;
 * ClickHouse (or the DLQ producer) failing → back off, capped, and retry the same batch; nothing is committed, and
@@ -35,6 +38,7 @@ from faststream.kafka import KafkaMessage
 from faststream.kafka.message import FAKE_CONSUMER
 from faststream.message import StreamMessage
 
+from consumers.audit.authenticity import receipt_problem
 from consumers.audit.spec import declare_contract
 from consumers.audit.store import RETRYABLE_ERRORS, DecisionStore
 from consumers.audit.transform import (
@@ -51,12 +55,14 @@ from consumers.settings import AuditSettings
 from infra import pipeline_metrics
 from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
+from infra.receipt_keys import PublishedReceiptKeys, ReceiptKeysUnavailable
 
 log = logging.getLogger("consumers.audit")
 
 # Decoding a record or building its row takes tens of microseconds, on the event loop; in ingress that loop also
 # answers checks. Yielding every so many records bounds what a batch of hundreds holds them up by (~2 ms, not ~40).
 _YIELD_EVERY = 32
+_VERIFY_YIELD_EVERY = 4
 
 
 async def _rows(accepted: list[Accepted]) -> list[tuple[Any, ...]]:
@@ -151,8 +157,18 @@ async def _decode_nothing(_message: StreamMessage[Any], _original: Any) -> None:
 class AuditWriter:
     """Consumes decisions in its own group and writes them to ClickHouse in batches; see the module docstring."""
 
-    def __init__(self, settings: AuditSettings, client: Client, *, client_id: str = "governance-audit") -> None:
+    def __init__(
+        self,
+        settings: AuditSettings,
+        client: Client,
+        *,
+        client_id: str = "governance-audit",
+        receipt_keys: PublishedReceiptKeys | None = None,
+    ) -> None:
         self.settings = settings
+        self.receipt_keys = receipt_keys or PublishedReceiptKeys(
+            settings.receipt_keys_dir, url=settings.receipt_keys_url
+        )
         self.group_id = settings.audit_group_id
         self.store = DecisionStore(client, settings.clickhouse_database)
         self.stats = AuditStats()
@@ -179,6 +195,7 @@ class AuditWriter:
         self._subscriber(self._handle)
 
         self._dlq_limit = DlqLimit(settings.audit_dlq_limit, settings.audit_dlq_window)
+        self._verified = 0
         self._batch = _Batch()
         self._next_offset: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()
@@ -328,6 +345,8 @@ class AuditWriter:
                 record.value,
                 tuple(record.headers or ()),
             )
+            if isinstance(item, Accepted):
+                item = await self._authenticate(item, record)
             self.stats.messages_consumed += 1
             self._dlq_limit.record(isinstance(item, Rejected))
             if self._dlq_limit.exceeded:
@@ -346,6 +365,29 @@ class AuditWriter:
                 self._batch.started_at = loop.time()
         if len(self._batch) >= self.settings.audit_batch_size:
             await self._flush()
+
+    async def _authenticate(self, item: Accepted, record: ConsumerRecord[Any, Any]) -> Accepted | Rejected:
+        """Dead-letter an event whose receipt does not verify against the published keys or does not sign it.
+        Keys that cannot be read are an infrastructure failure: back off and read again, commit nothing."""
+        receipt = item.event.receipt
+        attempt = 0
+        while True:
+            try:
+                public_key = await self.receipt_keys.get(receipt.key_id) if receipt is not None else None
+                break
+            except ReceiptKeysUnavailable as exc:
+                attempt += 1
+                log.warning("%s (attempt %d); retrying, nothing committed", exc, attempt)
+                await self._backoff(attempt)
+                if self._stopping.is_set():
+                    raise _Abandoned from exc
+        self._verified += 1
+        if self._verified % _VERIFY_YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # a signature check is ~0.1-0.3 ms of CPU on the loop that may answer checks
+        problem = receipt_problem(item.event, public_key)
+        if problem is None:
+            return item
+        return Rejected(item.origin, "unverified_receipt", problem, record.value, tuple(record.headers or ()))
 
     async def _flush_when_due(self) -> None:
         interval = self.settings.audit_flush_interval_s
