@@ -20,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from clickhouse_connect.driver.client import Client
 
+from consumers.audit.authenticity import receipt_body_for
 from consumers.audit.transform import COLUMNS, Origin, decision_row
 from consumers.audit.writer import AuditWriter
 from consumers.settings import AuditSettings
@@ -51,7 +52,8 @@ def decision_events(count: int, keys_dir: Path) -> list[DecisionEvent]:
         payload=GUIDE_STEP4,
         signer=ReceiptSigner(ReceiptKeyring(keys_dir)),
     )
-    return [
+    signer = ReceiptSigner(ReceiptKeyring(keys_dir))
+    events = [
         template.model_copy(
             update={
                 "event_id": uuid.uuid4(),
@@ -62,6 +64,8 @@ def decision_events(count: int, keys_dir: Path) -> list[DecisionEvent]:
         )
         for index in range(count)
     ]
+    # Each signed over its own fields, as ingress signs it: the writer stores no event whose receipt does not.
+    return [event.model_copy(update={"receipt": signer.sign(receipt_body_for(event))}) for event in events]
 
 
 async def _produce(bootstrap: str, topic: str, events: list[DecisionEvent]) -> None:
@@ -142,6 +146,7 @@ async def writer_vs_raw(
             "AUDIT_GROUP_ID": group_id,
             "AUDIT_BATCH_SIZE": batch_size,
             "CLICKHOUSE_DATABASE": "bench_writer",
+            "RECEIPT_KEYS_DIR": str(state / "receipt-keys"),
         }
     )
     writer = await _writer_rows_per_s(settings, client, count, timeout_s=max(60.0, count / 200))
