@@ -3,7 +3,8 @@
 Loaded from PostgreSQL on first use; dropped when PostgreSQL announces a change to the customer or one of its
 policies (LISTEN/NOTIFY, ``ingress.changes``), so an admin change applies within milliseconds; refreshed after
 ``ttl_s`` as a safety net. While PostgreSQL is unreachable a cached entry keeps serving past its TTL (degraded);
-a customer never loaded answers 503.
+a customer never loaded answers 503. A customer that no longer exists (deleted, or never created) raises
+``CustomerGone`` and is never cached: its keys are refused, not served as a free tier without policies.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ ORDER BY created_at, id
 
 class ConfigUnavailable(Exception):
     """The customer's configuration is not cached and PostgreSQL cannot be read."""
+
+
+class CustomerGone(Exception):
+    """PostgreSQL has no live customer of this id: it was deleted (or never existed)."""
 
 
 @dataclass(frozen=True)
@@ -136,10 +141,13 @@ class CustomerConfigCache:
             async with pool.acquire(timeout=2) as conn:
                 customer = await conn.fetchrow(_CUSTOMER, customer_id, timeout=2)
                 rows = await conn.fetch(_POLICIES, customer_id, timeout=2) if customer is not None else []
-        tier = customer["tier"] if customer is not None else "free"
+        if customer is None:
+            self._entries.pop(customer_id, None)  # a copy cached before the deletion must not serve either
+            raise CustomerGone(str(customer_id))
+        tier = customer["tier"]
         default = self._tier_limits.get(tier, self._tier_limits["free"])
         limit = default
-        if customer is not None and customer["rate_limit_capacity"] and customer["rate_limit_window_s"]:
+        if customer["rate_limit_capacity"] and customer["rate_limit_window_s"]:
             limit = Limit(customer["rate_limit_capacity"], customer["rate_limit_window_s"])
         # Indexed once here, not per decision (ingress.engine.policy_set).
         policies = PolicySet(
@@ -152,7 +160,7 @@ class CustomerConfigCache:
             )
             for row in rows
         )
-        name = customer["name"] if customer is not None else str(customer_id)
+        name = customer["name"]
         config = CustomerConfig(customer_id, name, tier, limit, policies, self._mono())
         if generation == self._generation:
             self._entries[customer_id] = config
