@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ingress import metrics
 from ingress.auth.deps import CustomerDep
 from ingress.budgets import BudgetCounter
-from ingress.customer_config import ConfigUnavailable, CustomerConfig, CustomerConfigCache
+from ingress.customer_config import ConfigUnavailable, CustomerConfig, CustomerConfigCache, CustomerGone
 from ingress.engine import Decision, analyze_request, budget_demands, decide_from_features
 from ingress.errors import ApiError, validation_error
 from ingress.publisher import DecisionPublisher, PublishUnavailable
@@ -72,6 +72,15 @@ ServicesDep = Annotated[CheckServices, Depends(_services)]
 async def _customer_config(services: CheckServices, customer_id: uuid.UUID) -> CustomerConfig:
     try:
         return await services.config.get(customer_id)
+    except CustomerGone:
+        # The key verified from a cache that has not heard of the deletion yet: refused all the same.
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this API key has been revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+            details={"reason": "revoked"},
+        ) from None
     except ConfigUnavailable:
         raise ApiError(
             503, "unavailable", "configuration store unavailable; retry shortly", headers={"Retry-After": "2"}
