@@ -112,7 +112,12 @@ class BcryptLane:
             # The slots are given back when the thread is done, not when this coroutine is: a cancelled request
             # does not stop a running bcrypt, and the bounds are about threads at work.
             loop = asyncio.get_running_loop()
-            work.add_done_callback(lambda _f: loop.call_soon_threadsafe(self._release, key_id, releases))
+
+            def release_on_loop(_work: Future[bool]) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown): nothing to release
+                    loop.call_soon_threadsafe(self._release, key_id, releases)
+
+            work.add_done_callback(release_on_loop)
             handed_over = True
             return await asyncio.wrap_future(work)
         finally:
