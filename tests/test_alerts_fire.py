@@ -19,13 +19,8 @@ minutes that a test does not wait). The rules' unit tests on synthetic series st
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -33,128 +28,18 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from infra.kafka_topics import delete_topics
 from ingress.settings import IngressSettings
-from tests.conftest import LiveServer, insert_customer, run_server, run_topic, server_env
-from tests.processes import free_port, kafka_process, redis_process, wait_for_port
+from tests.conftest import insert_customer, run_server
+from tests.processes import free_port, kafka_process, redis_process
 from tests.prometheus_server import PrometheusServer, prometheus_server, sample
+from tests.roles import Topics, ingress_target, metric_of, run_role, wait_for_metric, wait_ready
+from tests.roles import topics as topics  # noqa: PLC0414 - the fixture
 from tests.test_alert_support import add_webhook
 from tests.test_audit_support import DECISION_HEADERS, make_event
 from tests.test_check import GUIDE_STEP4, auth
 from tests.test_webhook_delivery import open_alert
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(300)
-
-
-@dataclass
-class Topics:
-    prefix: str
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "DECISIONS_TOPIC": f"{self.prefix}.decisions.v1",
-            "ALERTS_TOPIC": f"{self.prefix}.alerts.v1",
-            "SIGNALS_TOPIC": f"{self.prefix}.signals.v1",
-            "DLQ_TOPIC": f"{self.prefix}.decisions.dlq",
-        }
-
-
-@pytest.fixture
-async def topics(settings: IngressSettings) -> AsyncIterator[Topics]:
-    """Topics of the test's own, so only its records count; removed afterwards."""
-    own = Topics(run_topic(f"alerts.{uuid.uuid4().hex[:10]}"))
-    yield own
-    await delete_topics(settings.kafka_bootstrap_servers, own.env.values())
-
-
-@dataclass
-class Role:
-    """A ``python -m consumers`` or ``python -m workers`` process with its metrics on a port of its own."""
-
-    proc: subprocess.Popen[bytes]
-    metrics_port: int
-    log_path: Path
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.metrics_port}"
-
-    def metrics(self) -> str:
-        return httpx.get(f"http://{self.target}/metrics", timeout=5).text
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=20)
-
-
-@contextmanager
-def run_role(settings: IngressSettings, module: str, state: Path, *args: str, **overrides: str) -> Iterator[Role]:
-    port = free_port()
-    state.mkdir(parents=True, exist_ok=True)
-    env = server_env(
-        settings,
-        METRICS_PORT=str(port),
-        GOVERNANCE_STATE_DIR=str(state),
-        CLICKHOUSE_URL=f"chdb://{state / 'clickhouse'}",
-        **overrides,
-    )
-    log_path = state / f"{module}.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-    role = Role(proc, port, log_path)
-    try:
-        wait_for_port(port, timeout=60)
-        yield role
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def ingress_target(server: LiveServer) -> str:
-    return server.url.removeprefix("http://")
-
-
-def metric_of(url: str, name: str, **labels: str) -> float | None:
-    return sample(httpx.get(f"{url}/metrics", timeout=5).text, name, **labels)
-
-
-def wait_for_metric(read: object, *, at_least: float, what: str, timeout: float = 90.0) -> float:
-    """Poll ``read()`` (a sample's value, or None) until it reaches ``at_least``; return it."""
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = read()  # type: ignore[operator]
-        if value is not None and value >= at_least:
-            return float(value)
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: {value} after {timeout:.0f} s, wanted at least {at_least}")
-
-
-async def wait_ready(url: str, component: str, timeout: float = 60.0) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if (await http.get("/ready")).json()["components"][component]["status"] == "up":
-                    return
-            except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{component} not up at {url}")
-            await asyncio.sleep(0.3)
 
 
 def one_alert(prometheus: PrometheusServer, name: str, **labels: str) -> dict[str, object]:
