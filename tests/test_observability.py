@@ -312,9 +312,30 @@ def test_grafana_provisioning_points_at_prometheus_and_the_dashboards() -> None:
 # --- Prometheus ------------------------------------------------------------------------------------------------
 
 
-def test_prometheus_config_and_alert_rules_pass_promtool() -> None:
+METRICS_TOKEN_SECRET = "/run/secrets/metrics_token"
+
+
+def test_prometheus_config_and_alert_rules_pass_promtool(tmp_path: Path) -> None:
     assert "SUCCESS" in run_promtool("check", "rules", str(PROMETHEUS / "alerts.yml"))
-    assert "SUCCESS" in run_promtool("check", "config", str(PROMETHEUS / "prometheus.yml"))
+    # promtool checks that the token file exists: check the same configuration with the secret at a path of ours.
+    config = (PROMETHEUS / "prometheus.yml").read_text()
+    assert config.count(METRICS_TOKEN_SECRET) == 1
+    token = tmp_path / "metrics_token"
+    token.write_text("t" * 32)
+    shutil.copy(PROMETHEUS / "alerts.yml", tmp_path / "alerts.yml")
+    (tmp_path / "prometheus.yml").write_text(config.replace(METRICS_TOKEN_SECRET, str(token)))
+    assert "SUCCESS" in run_promtool("check", "config", str(tmp_path / "prometheus.yml"))
+
+
+def test_the_ingress_scrape_sends_the_metrics_token() -> None:
+    """Outside local runs the ingress answers /metrics only with METRICS_TOKEN; compose hands it to Prometheus as
+    the secret file the ingress job reads."""
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["ingress"]["authorization"] == {"type": "Bearer", "credentials_file": METRICS_TOKEN_SECRET}
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert "metrics_token" in compose["services"]["prometheus"]["secrets"]
+    assert compose["secrets"]["metrics_token"] == {"environment": "METRICS_TOKEN"}
 
 
 def test_alerts_fire_on_their_failures_and_stay_quiet_otherwise() -> None:
