@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from ingress.engine.budgets import budget_findings
 from ingress.engine.operations import analyze_request
+from ingress.engine.personal_data import SCAN_BUDGET_CHARS, SCAN_LIMIT
 from ingress.engine.policy import DEFAULT_RULES, CompiledRules, PolicySnapshot, normalize_model
 from ingress.engine.policy_set import PolicyIndex, index_of
 from schemas.check import CheckRequest
@@ -420,7 +421,9 @@ def decide_from_features(
     A stored ``DecisionEvent`` (its ``operations`` and ``personal_data``) replays to the same decision, which is
     what policy backtesting relies on.
     """
-    features = _Features.of(operations, personal_data)
+    stopped = next((finding for finding in personal_data if finding.category == SCAN_LIMIT), None)
+    personal = personal_data if stopped is None else [f for f in personal_data if f.category != SCAN_LIMIT]
+    features = _Features.of(operations, personal)
     index = index_of(policies)
     score_of = _scorer(features)
     top, decider, broken, shadows = _evaluate_groups(features, index, score_of)
@@ -435,6 +438,8 @@ def decide_from_features(
         budget_factors, budget_violations = budget_findings(budgets)
         factors += tuple(budget_factors)
         violations.extend(budget_violations)
+    if stopped is not None:
+        violations.append(_scan_limit_violation(stopped.path))
     allowed = not violations and decider is None
     return Decision(
         allowed=allowed,
@@ -449,6 +454,15 @@ def decide_from_features(
         shadow=tuple(shadow),
         budgets=tuple(budgets),
     )
+
+
+def _scan_limit_violation(path: str) -> Violation:
+    """A request with more text than one check may scan is refused: what was not read may hold anything."""
+    detail = (
+        f"Request text exceeds the personal-data scan limit of {SCAN_BUDGET_CHARS} characters "
+        f"(scanning stopped at {path}); the check fails closed"
+    )
+    return Violation(rule=SCAN_LIMIT, policy_id="", policy_version=0, detail=detail)
 
 
 def _reason(

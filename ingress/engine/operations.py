@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ingress.engine.personal_data import REDACTED_KEY, Scanner, text_categories
+from ingress.engine.personal_data import REDACTED_KEY, Scanner
 from schemas.check import (
     CheckRequest,
     DataAccess,
@@ -41,7 +41,7 @@ def _kept(value: str | None, path: str, scan: Scanner) -> str | None:
     """A free-text summary field as stored: the value, or ``<redacted>`` when it holds personal data."""
     if value is None:
         return None
-    found = text_categories(value)
+    found = scan.categories(value, path)
     if not found:
         return value
     for category in found:
