@@ -9,17 +9,20 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from consumers.audit.authenticity import receipt_body_for, receipt_problem
 from consumers.audit.transform import DeadLetterRecord
 from consumers.audit.writer import AuditWriter
-from infra.receipt_keys import PublishedReceiptKeys, ReceiptKeyring
+from infra.receipt_keys import PublishedReceiptKeys, ReceiptKeyring, ReceiptKeysUnavailable
 from ingress.receipts import ReceiptSigner
 from ingress.settings import IngressSettings
 from schemas.decision_event import DecisionEvent
-from schemas.receipt import legacy_request_digest
+from schemas.receipt import b64url_decode, legacy_request_digest
+from tests.conftest import LiveServer
+from tests.processes import free_port
 from tests.test_audit_support import (
     RECEIPT_KEYS_DIR,
     audit_settings,
@@ -137,3 +140,46 @@ async def test_the_writer_stores_genuine_decisions_and_dead_letters_the_rest(
             == end
         )
     assert keys.reads <= 3  # the keys are read once, and again only for a key id not known yet (rate-limited)
+
+
+async def test_published_keys_are_read_from_ingress_over_http(live_server: LiveServer) -> None:
+    keys = PublishedReceiptKeys(url=f"{live_server.url}/v1/receipts/keys", refresh_s=0.2)
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        published = (await http.get("/v1/receipts/keys")).json()["keys"]
+    for entry in published:
+        assert await keys.get(entry["key_id"]) == b64url_decode(entry["public_key"])
+    assert keys.reads == 1  # read once for all of them
+    assert await keys.get("rk_0000000000000000") is None  # read again, then known not to exist
+    assert keys.reads == 2
+
+    closed = PublishedReceiptKeys(url=f"http://127.0.0.1:{free_port()}/v1/receipts/keys", timeout_s=1)
+    with pytest.raises(ReceiptKeysUnavailable):
+        await closed.get(published[0]["key_id"])
+
+
+async def test_keys_that_cannot_be_read_hold_the_batch_uncommitted_until_they_can(
+    settings: IngressSettings, clickhouse: Client, writers: list[AuditWriter]
+) -> None:
+    config = audit_settings(settings)
+    customer = uuid.uuid4()
+    event = make_event(customer)
+    offsets = await produce(settings.kafka_bootstrap_servers, config.decisions_topic, [event])
+    keys = PublishedReceiptKeys(url=f"http://127.0.0.1:{free_port()}/v1/receipts/keys", timeout_s=0.5)
+    writer = AuditWriter(config, clickhouse, receipt_keys=keys)
+    writers.append(writer)
+    await writer.start()
+    await wait_until(lambda: keys.reads >= 3)  # it keeps trying, backing off
+    partition, _ = offsets[0]
+    assert writer.stats.dlq_count == 0  # not the event's fault: nothing dead-lettered
+    assert stored_ids(clickhouse, customer) == set()
+    assert (
+        await committed_offset(
+            settings.kafka_bootstrap_servers, config.audit_group_id, config.decisions_topic, partition
+        )
+        is None
+    )
+    # The keys become readable (here: the keyring folder instead of the unreachable URL): the event is stored.
+    keys.url, keys.folder = "", RECEIPT_KEYS_DIR
+    await wait_until(lambda: caught_up(writer, config.decisions_topic, offsets))
+    assert stored_ids(clickhouse, customer) == {event.event_id}
+    assert writer.stats.dlq_count == 0
