@@ -91,6 +91,14 @@ async def test_proxy_pre_call_hook_blocks_and_marks_what_it_checked(agov: AsyncC
     assert await guard.async_pre_call_deployment_hook(out, None) is out
 
 
+def test_without_a_client_the_guardrail_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOVERNANCE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("GOVERNANCE_API_KEY", "sk_live_from_env")
+    guard = GovernanceGuardrail()
+    assert guard.governance.base_url == "http://127.0.0.1:9"
+    assert "sk_live_from_env" not in repr(guard.governance)
+
+
 def test_models_are_split_into_provider_and_model() -> None:
     assert split_model({"model": "openai/gpt-4o-mini"}) == ("gpt-4o-mini", "openai")
     assert split_model({"model": "gpt-4o-mini", "custom_llm_provider": "azure"}) == ("gpt-4o-mini", "azure")

@@ -30,18 +30,22 @@ CHECKED_MARK = "governance_request_id"  # in the call's metadata, so the proxy's
 class GovernanceGuardrail(CustomGuardrail):  # type: ignore[misc]  # mypy does not follow litellm (see pyproject.toml)
     """Checks every chat completion with the governance service before LiteLLM sends it.
 
-    ``context`` (a mapping, or a function returning one) is added to each check, beside what LiteLLM knows of
-    the caller (its ``user`` argument, and on the proxy the key's user and team)."""
+    Without ``governance`` it builds an :class:`AsyncClient` from ``GOVERNANCE_URL`` and ``GOVERNANCE_API_KEY``
+    (the LiteLLM proxy constructs guardrails from its configuration file). ``context`` (a mapping, or a function
+    returning one) is added to each check, beside what LiteLLM knows of the caller (its ``user`` argument, and on
+    the proxy the key's user and team)."""
 
     def __init__(
         self,
-        governance: AsyncClient,
+        governance: AsyncClient | None = None,
         *,
         context: ContextSource = None,
         guardrail_name: str = "governance",
         default_on: bool = True,
         **kwargs: Any,
     ) -> None:
+        if governance is None:
+            governance = AsyncClient()  # GOVERNANCE_URL and GOVERNANCE_API_KEY, as on the LiteLLM proxy
         if not isinstance(governance, AsyncClient):
             raise TypeError("the LiteLLM guardrail needs governance=AsyncClient(...)")
         self.governance = governance
