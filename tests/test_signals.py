@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from ingress.keys import generate_key
+from ingress.keys import _checksum, generate_key
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, insert_customer
 from tests.test_check import GUIDE_STEP4, auth
@@ -23,11 +23,15 @@ async def test_auth_failures_and_rate_limits_are_signalled(
     await pg_pool.execute(
         "UPDATE customers SET rate_limit_capacity = 2, rate_limit_window_s = 3600 WHERE id = $1", customer.id
     )
-    forged = generate_key("live").key
+    # A wrong secret for the customer's real key id is signalled under that key and customer; a made-up key id is
+    # never named (a flood of them is one group).
+    body = customer.key[: len("sk_live_") + 13] + "0" * 32
+    wrong_secret = body + _checksum(body)
+    made_up = generate_key("live").key
     async with httpx.AsyncClient(base_url=live_server.url) as http:
-        for _ in range(3):
+        for presented in (wrong_secret, wrong_secret, wrong_secret, made_up):
             assert (
-                await http.post("/v1/check", json=GUIDE_STEP4, headers={"Authorization": f"Bearer {forged}"})
+                await http.post("/v1/check", json=GUIDE_STEP4, headers={"Authorization": f"Bearer {presented}"})
             ).status_code == 401
         statuses = [
             (await http.post("/v1/check", json=GUIDE_STEP4, headers=auth(customer))).status_code for _ in range(5)
@@ -49,8 +53,10 @@ async def test_auth_failures_and_rate_limits_are_signalled(
             for records in batch.values():
                 for record in records:
                     event = json.loads(record.value or b"{}")
-                    if event["kind"] == "auth_failure" and event["key_id"] == "keyid_" + forged[8:20]:
+                    assert event["key_id"] != "keyid_" + made_up[8:20]
+                    if event["kind"] == "auth_failure" and event["key_id"] == customer.key_id:
                         assert event["reason"] == "unknown"
+                        assert event["customer_id"] == str(customer.id)
                         auth_failures += event["count"]
                     if event["kind"] == "rate_limited" and event["customer_id"] == str(customer.id):
                         rate_limited += event["count"]
