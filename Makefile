@@ -6,6 +6,9 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: up down logs test lint typecheck fmt install services tools bench status clean
 
+# The local stack is a local run; ENVIRONMENT unset means production (fail-closed defaults).
+export ENVIRONMENT ?= local
+
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
@@ -22,6 +25,7 @@ tools:
 	$(PYTHON) infra/local/stack.py tools
 
 up: services
+	@test -e .env || { echo "ENVIRONMENT=local" > .env; echo "wrote .env (ENVIRONMENT=local), read by govern and every process started here"; }
 	$(BIN)/python -m infra.migrate
 	$(BIN)/govern admin bootstrap --file .state/admin-key
 	$(BIN)/python infra/local/apps.py up

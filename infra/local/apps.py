@@ -72,6 +72,7 @@ def up() -> int:
         proc = subprocess.Popen(
             [str(PYTHON), "-m", app.module],
             cwd=ROOT,
+            env={**os.environ, "ENVIRONMENT": os.environ.get("ENVIRONMENT", "local")},  # unset means production
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
