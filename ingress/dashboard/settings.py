@@ -13,7 +13,8 @@ class DashboardSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    environment: Literal["local", "test", "staging", "production"] = Field("local", alias="ENVIRONMENT")
+    # Unset means production, as for the other deployables (infra/settings.py).
+    environment: Literal["local", "test", "staging", "production"] = Field("production", alias="ENVIRONMENT")
     dashboard_host: str = Field("127.0.0.1", alias="DASHBOARD_HOST")
     dashboard_port: int = Field(3000, alias="DASHBOARD_PORT", ge=1, le=65535)
     api_url: str = Field("http://127.0.0.1:8000", alias="API_URL", pattern=r"^https?://\S+$")
