@@ -1,7 +1,8 @@
 """Settings shared by every deployable. Each deployable has its own subclass (``ingress.settings`` and so on).
 
-Values come from the environment and an optional ``.env`` file. Outside local runs, secrets still at their
-local default are refused, and every validation error names the environment variable.
+Values come from the environment and an optional ``.env`` file. ``ENVIRONMENT`` unset means production; outside
+local runs, secrets still at their local default are refused, and every validation error names the environment
+variable.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ class KafkaClientSettings(BaseSettings):
 class CommonSettings(KafkaClientSettings):
     """Connection settings every role needs, named as in docker-compose.yml."""
 
-    environment: Literal["local", "test", "staging", "production"] = Field("local", alias="ENVIRONMENT")
+    # Unset means production: every fail-open default (local secrets, private webhook targets, open /metrics, the
+    # interactive docs) needs ENVIRONMENT=local or test said out loud, as the local stack (make) and the tests do.
+    environment: Literal["local", "test", "staging", "production"] = Field("production", alias="ENVIRONMENT")
     state_dir: Path = Field(DEFAULT_STATE_DIR, alias="GOVERNANCE_STATE_DIR")
     database_url: str = Field(LOCAL_DATABASE_URL, alias="DATABASE_URL")
     database_pool_min: int = Field(2, alias="DATABASE_POOL_MIN", ge=1)
