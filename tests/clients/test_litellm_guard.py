@@ -94,8 +94,9 @@ async def test_proxy_pre_call_hook_blocks_and_marks_what_it_checked(agov: AsyncC
 def test_without_a_client_the_guardrail_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOVERNANCE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("GOVERNANCE_API_KEY", "sk_live_from_env")
-    guard = GovernanceGuardrail()
+    guard = GovernanceGuardrail(guardrail_name="governance", event_hook="pre_call", default_on=True)  # as the proxy
     assert guard.governance.base_url == "http://127.0.0.1:9"
+    assert guard.guardrail_name == "governance"
     assert "sk_live_from_env" not in repr(guard.governance)
 
 

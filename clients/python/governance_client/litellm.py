@@ -41,6 +41,7 @@ class GovernanceGuardrail(CustomGuardrail):  # type: ignore[misc]  # mypy does n
         *,
         context: ContextSource = None,
         guardrail_name: str = "governance",
+        event_hook: Any = GuardrailEventHooks.pre_call,
         default_on: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -50,9 +51,7 @@ class GovernanceGuardrail(CustomGuardrail):  # type: ignore[misc]  # mypy does n
             raise TypeError("the LiteLLM guardrail needs governance=AsyncClient(...)")
         self.governance = governance
         self.context = context
-        super().__init__(
-            guardrail_name=guardrail_name, event_hook=GuardrailEventHooks.pre_call, default_on=default_on, **kwargs
-        )
+        super().__init__(guardrail_name=guardrail_name, event_hook=event_hook, default_on=default_on, **kwargs)
 
     async def async_pre_call_hook(  # LiteLLM passes every argument by name
         self,
