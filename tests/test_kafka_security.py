@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import ssl
 from pathlib import Path
@@ -152,3 +153,45 @@ def test_sasl_over_tls_carries_both() -> None:
     assert isinstance(options["ssl_context"], ssl.SSLContext)
     broker = build_kafka_broker("127.0.0.1:9093", security=security)
     assert broker._connection_kwargs["security_protocol"] == "SASL_SSL"
+
+
+CLIENTS = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient", "KafkaBroker"}
+PACKAGES = ("ingress", "consumers", "workers", "schemas", "infra")
+
+
+def _constructions(path: Path) -> list[ast.Call]:
+    calls = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in CLIENTS:
+                calls.append(node)
+    return calls
+
+
+def _passes_security(call: ast.Call) -> bool:
+    for keyword in call.keywords:
+        if keyword.arg is None and isinstance(keyword.value, ast.Call):  # **kafka_client_options(...)
+            func = keyword.value.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in {"kafka_client_options", "client_options"}:
+                return True
+        if keyword.arg == "security":
+            return True
+    return False
+
+
+def test_every_kafka_client_the_deployables_build_carries_the_security_settings(project_root: Path) -> None:
+    """A static guard: each AIOKafka* client in our packages takes **kafka_client_options(), and FastStream brokers
+    are built only by build_kafka_broker. (infra/bench is the benchmark harness against the local stack.)"""
+    unguarded = []
+    for package in PACKAGES:
+        for path in sorted((project_root / package).rglob("*.py")):
+            relative = path.relative_to(project_root).as_posix()
+            if relative.startswith("infra/bench/"):
+                continue
+            for call in _constructions(path):
+                if not _passes_security(call):
+                    unguarded.append(f"{relative}:{call.lineno}")
+    assert unguarded == []
