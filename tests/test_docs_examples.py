@@ -42,7 +42,12 @@ BIN = ROOT / ".venv" / "bin"
 Kind = Literal["shell", "python", "synopsis"]
 
 # (document, text the example contains) -> why it is not run here. Keep this short.
-SKIPPED: dict[tuple[str, str], str] = {}
+_PROVIDER = "calls a model provider, which the test stack cannot reach; tests/clients runs the guards on a stand-in"
+SKIPPED: dict[tuple[str, str], str] = {
+    ("docs/integrators.md", "llm = guarded(OpenAI(), governance=Client("): _PROVIDER,
+    ("docs/integrators.md", "governance_context="): _PROVIDER,
+    ("docs/integrators.md", "litellm.callbacks = ["): _PROVIDER,
+}
 
 CHECK_BODY = {
     "operations": [{"type": "llm_call", "model": "gpt-4", "tokens": 500}],
