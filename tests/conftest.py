@@ -30,6 +30,7 @@ from ingress.app import create_app
 from ingress.keys import generate_key, hash_key
 from ingress.settings import IngressSettings
 from tests.processes import free_port
+from tests.receipt_keyring import RECEIPT_KEYS_DIR
 from tests.services import Endpoints, test_endpoints
 
 RUN_ID = uuid.uuid4().hex[:10]
@@ -139,6 +140,7 @@ def settings(
             "ALERTS_TOPIC": run_topic("alerts.v1"),
             "DLQ_TOPIC": run_topic("decisions.dlq"),
             "SIGNALS_TOPIC": run_topic("signals.v1"),
+            "RECEIPT_KEYS_DIR": str(RECEIPT_KEYS_DIR),  # one receipt keyring for every process of the run
             "DATABASE_URL": test_database_url,
             "REDIS_URL": endpoints.redis_url,
             "KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap_servers,
@@ -273,6 +275,7 @@ def server_env(settings: IngressSettings, **overrides: str) -> dict[str, str]:
             "DLQ_TOPIC": settings.dlq_topic,
             "SIGNALS_TOPIC": settings.signals_topic,
             "BCRYPT_ROUNDS": "4",
+            "RECEIPT_KEYS_DIR": str(RECEIPT_KEYS_DIR),
             # each server process reads the decisions with an audit consumer group of its own
             "AUDIT_GROUP_ID": f"governance-audit-{uuid.uuid4().hex[:8]}",
             "LOG_LEVEL": "WARNING",
