@@ -6,12 +6,10 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +31,7 @@ from schemas import topics
 from schemas.decision_event import DecisionEvent, Factor, OperationSummary, PersonalDataFinding, PolicyRef, Violation
 from schemas.receipt import new_request_salt, request_digest
 from tests.conftest import run_topic
+from tests.receipt_keyring import RECEIPT_KEYS_DIR
 
 DATABASE = "governance"
 
@@ -49,7 +48,7 @@ def make_event(
     pii: Sequence[str] = (),
 ) -> DecisionEvent:
     """A decision event with a receipt signed as ingress signs one (the audit writer stores no other), by the
-    test keyring that ``audit_settings`` and ``running_app`` point the writer at."""
+    run's receipt keyring (``tests/receipt_keyring.py``)."""
     return signed(
         DecisionEvent(
             event_id=uuid.uuid4(),
@@ -72,9 +71,6 @@ def make_event(
     )
 
 
-# The receipt keyring of the audit tests' events; removed when the test process exits.
-_RECEIPT_KEYS = tempfile.TemporaryDirectory(prefix="governance-test-receipt-keys-")
-RECEIPT_KEYS_DIR = Path(_RECEIPT_KEYS.name)
 _SIGNER: list[ReceiptSigner] = []
 
 
@@ -227,9 +223,7 @@ def hours_ago(hours: int) -> datetime:
 
 
 async def running_app(settings: IngressSettings, monkeypatch: pytest.MonkeyPatch, **env: str) -> AsyncIterator[FastAPI]:
-    """The ingress app with ``AUDIT_*`` set for this test (the shared ``app`` fixture reads the defaults); its audit
-    writer checks receipts against the test keyring (``make_event``'s)."""
-    env = {"RECEIPT_KEYS_DIR": str(RECEIPT_KEYS_DIR), **env}
+    """The ingress app with ``AUDIT_*`` set for this test (the shared ``app`` fixture reads the defaults)."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     application = create_app(settings)
