@@ -58,9 +58,14 @@ class AuditSettings(CommonSettings):
     @classmethod
     def derive(cls, common: CommonSettings, **overrides: Any) -> AuditSettings:
         """Audit settings sharing ``common``'s connections and topics; the ``AUDIT_*`` values come from the
-        environment (or ``overrides``, keyed by environment variable name)."""
+        environment (or ``overrides``, keyed by environment variable name). A setting both deployables have and
+        ``common`` was given (``RECEIPT_KEYS_DIR`` of ingress) is shared too: the in-process writer reads the
+        receipt keys where this process's signer publishes them."""
         values: dict[str, Any] = {
             field.alias or name: getattr(common, name) for name, field in CommonSettings.model_fields.items()
         }
+        for name in ("receipt_keys_dir_override",):
+            if name in common.model_fields_set and name in type(common).model_fields:
+                values[cls.model_fields[name].alias or name] = getattr(common, name)
         values.update(overrides)
         return cls(**values)
