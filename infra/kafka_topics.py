@@ -17,6 +17,7 @@ but not across it (docs/topics.md, "Partitions"). A topic with more partitions t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -87,11 +88,12 @@ async def ensure_topics(
         request_timeout_ms=int(timeout_s * 1000),
         **kafka_client_options(),
     )
-    async with asyncio.timeout(timeout_s):
-        await admin.start()
-        try:
+    try:
+        async with asyncio.timeout(timeout_s):
+            await admin.start()
             states = await _ensure(admin, pending, settings)
-        finally:
+    finally:
+        with contextlib.suppress(Exception):  # also after a start that failed half-way
             await admin.close()
     for state in states:
         _ensured.add((bootstrap_servers, state.name, wanted))
@@ -179,14 +181,15 @@ async def delete_topics(bootstrap_servers: str, names: Iterable[str], *, timeout
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers.split(","), client_id="governance-topics", **kafka_client_options()
     )
-    async with asyncio.timeout(timeout_s):
-        await admin.start()
-        try:
+    try:
+        async with asyncio.timeout(timeout_s):
+            await admin.start()
             present = set(await admin.list_topics())
             doomed = [t for t in targets if t in present]
             if doomed:
                 await admin.delete_topics(doomed)
-        finally:
+    finally:
+        with contextlib.suppress(Exception):
             await admin.close()
     for entry in [e for e in _ensured if e[1] in targets]:
         _ensured.discard(entry)

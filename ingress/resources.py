@@ -70,7 +70,8 @@ class Resources:
             async with self._broker_lock:
                 if not self.broker_connected:
                     try:
-                        await ensure_project_topics(self.settings)  # never auto-created with the broker's default
+                        # the topics first: never auto-created with the broker's default partitions
+                        await ensure_project_topics(self.settings, timeout_s=5)
                         await asyncio.wait_for(self.broker.start(), timeout=10)
                     except Exception as exc:
                         log.warning("Kafka unavailable: %s", type(exc).__name__)
