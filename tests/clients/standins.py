@@ -22,6 +22,7 @@ class Received:
     path: str
     body: Any
     headers: dict[str, str]
+    client_port: int = 0  # the caller's port: the same one for requests over one kept-alive connection
 
 
 @dataclass
@@ -170,6 +171,8 @@ def _serve(answer: Any) -> Iterator[StandIn]:
     holder: dict[str, StandIn] = {}
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the providers and our service answer
+
         def do_GET(self) -> None:
             self._handle()
 
@@ -184,7 +187,7 @@ def _serve(answer: Any) -> Iterator[StandIn]:
             except ValueError:
                 body = raw.decode(errors="replace")
             headers = {name.lower(): value for name, value in self.headers.items()}
-            holder["standin"].record(Received(self.command, self.path, body, headers))
+            holder["standin"].record(Received(self.command, self.path, body, headers, self.client_address[1]))
             status, answer_headers, payload = answer(self.path, body if isinstance(body, dict) else {})
             self.send_response(status)
             for name, value in answer_headers.items():

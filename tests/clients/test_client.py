@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 import uuid
 
 import asyncpg
@@ -248,6 +249,28 @@ def test_503_longer_than_the_deadline_is_not_waited_for() -> None:
     ):
         gov.check([GUIDE_OPERATION])
     assert len(fake.requests()) == 1
+
+
+def test_429_without_retry_after_waits_for_the_reset() -> None:
+    reset = str(int(time.time()))  # the bucket is full again now: retry at once
+    body = {"error": "rate_limited", "message": "rate limit exceeded", "request_id": "req_standin"}
+    retry = RetryPolicy(max_attempts=3, jitter_s=0.01)
+    with (
+        failing_service(429, {"X-RateLimit-Reset": reset}, body=body) as fake,
+        Client(base_url=fake.url, api_key="sk_live_test", retry=retry) as gov,
+        pytest.raises(RateLimited) as caught,
+    ):
+        gov.check([GUIDE_OPERATION])
+    assert len(fake.requests()) == 3
+    assert caught.value.reset_at == int(reset)
+
+
+def test_one_connection_is_reused_across_checks() -> None:
+    with failing_service(500) as fake, Client(base_url=fake.url, api_key="sk_live_test") as gov:
+        for _ in range(3):
+            with pytest.raises(ServerError):
+                gov.check([GUIDE_OPERATION])
+    assert len({r.client_port for r in fake.requests()}) == 1
 
 
 def test_fail_open_calls_back_and_allows() -> None:
