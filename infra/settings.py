@@ -7,6 +7,7 @@ variable.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,11 @@ from schemas import topics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".state"
+# Written by ``make up`` (ENVIRONMENT=local): the local stack's own settings, read before ``.env`` and the
+# environment, so ``govern`` run by hand beside the local stack is a local run too. Never part of an image or of
+# docker compose's interpolation (which reads ``.env``).
+LOCAL_STACK_ENV = Path(os.environ.get("GOVERNANCE_STATE_DIR") or DEFAULT_STATE_DIR) / "local.env"
+ENV_FILES = (LOCAL_STACK_ENV, Path(".env"))  # later files win; real environment variables win over both
 
 LOCAL_DATABASE_URL = "postgresql://governance:governance@127.0.0.1:5432/governance"
 
@@ -35,7 +41,7 @@ class KafkaClientSettings(BaseSettings):
 
     # Errors name the variable, never echo values: they hold passwords and keys.
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+        env_file=ENV_FILES, env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
     )
 
     kafka_security_protocol: KafkaSecurityProtocol = Field("PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL")

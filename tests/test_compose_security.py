@@ -36,7 +36,7 @@ def _config(project_root: Path, *profiles: str) -> dict[str, Any]:
     command = ["docker", "compose", "-f", str(project_root / "docker-compose.yml")]
     for profile in profiles:
         command += ["--profile", profile]
-    env = {k: v for k, v in os.environ.items() if k not in ENV} | ENV
+    env = {k: v for k, v in os.environ.items() if k not in ENV and k != "ENVIRONMENT"} | ENV  # compose defaults it
     result = subprocess.run(
         [*command, "config", "--format", "json"], capture_output=True, text=True, check=False, cwd=project_root, env=env
     )

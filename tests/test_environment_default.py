@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from infra.settings import CommonSettings
+from infra.settings import ENV_FILES, LOCAL_STACK_ENV, CommonSettings
 from ingress.dashboard.settings import DashboardSettings
 from ingress.settings import IngressSettings
 from workers.webhooks.settings import WebhookSettings
@@ -42,6 +42,22 @@ def test_unset_closes_private_webhook_targets() -> None:
     webhooks = WebhookSettings(_env_file=None, DATABASE_URL=REAL_DB, WEBHOOK_SECRETS_KEY=key)  # type: ignore[call-arg]
     assert webhooks.environment == "production"
     assert not webhooks.allows_private_addresses
+
+
+@pytest.mark.usefixtures("unset")
+def test_the_local_stacks_settings_file_makes_a_local_run_and_everything_else_wins(tmp_path: Path) -> None:
+    """What ``make up`` writes (``.state/local.env``) is read first: ``govern`` by hand beside the local stack is a
+    local run; an ``.env`` or a real environment variable still says otherwise."""
+    stack, dot_env = tmp_path / "local.env", tmp_path / ".env"
+    stack.write_text("ENVIRONMENT=local\n")
+    assert CommonSettings(_env_file=(stack, dot_env)).environment == "local"  # type: ignore[call-arg]
+    dot_env.write_text(f"ENVIRONMENT=staging\nDATABASE_URL={REAL_DB}\n")
+    assert CommonSettings(_env_file=(stack, dot_env)).environment == "staging"  # type: ignore[call-arg]
+    # every deployable reads the local stack's file first, then .env
+    for model in (CommonSettings, DashboardSettings):
+        assert model.model_config["env_file"] == ENV_FILES
+    assert ENV_FILES[0] == LOCAL_STACK_ENV
+    assert LOCAL_STACK_ENV.name == "local.env"
 
 
 def test_the_test_run_is_a_local_run() -> None:
