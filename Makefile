@@ -25,7 +25,7 @@ tools:
 	$(PYTHON) infra/local/stack.py tools
 
 up: services
-	@test -e .env || { echo "ENVIRONMENT=local" > .env; echo "wrote .env (ENVIRONMENT=local), read by govern and every process started here"; }
+	@mkdir -p "$${GOVERNANCE_STATE_DIR:-.state}" && echo "ENVIRONMENT=local" > "$${GOVERNANCE_STATE_DIR:-.state}/local.env"
 	$(BIN)/python -m infra.migrate
 	$(BIN)/govern admin bootstrap --file .state/admin-key
 	$(BIN)/python infra/local/apps.py up
