@@ -7,11 +7,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.settings import ENV_FILES
+
 
 class DashboardSettings(BaseSettings):
     """What the dashboard needs: where it listens, where the API is, how long a sign-in lasts."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=ENV_FILES, env_file_encoding="utf-8", extra="ignore")
 
     # Unset means production, as for the other deployables (infra/settings.py).
     environment: Literal["local", "test", "staging", "production"] = Field("production", alias="ENVIRONMENT")
