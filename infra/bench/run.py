@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
-from infra.bench import engine, opa
+from infra.bench import detection, engine, opa
 from infra.bench.e2e import visibility_delays
 from infra.bench.environment import BENCH_STATE, BenchEnvironment, BenchServer, Services, Tenant, cpu_count
 from infra.bench.loadgen import LoadSpec, constant_rate
@@ -113,6 +113,7 @@ class Run:
         self.env.state.mkdir(parents=True, exist_ok=True)
         try:
             self._engine()
+            self._detection()
             self._opa(summary)
             await self._writer()
             await self.env.create_database()
@@ -135,6 +136,12 @@ class Run:
         self.figures["r2_engine"] = {"engine_us_per_decision": round(engine.decision_us(seconds), 1)}
         self.figures["policy_scaling"] = engine.policy_scaling(seconds * 2)
         self.figures["context_scaling"] = engine.context_scaling(seconds, self.plan.context_sizes_kib)
+
+    def _detection(self) -> None:
+        say("personal-data detection: worst-case shapes, then quality and speed against Presidio")
+        self.figures["detection_cost"] = detection.cost(attempts=5 if self.plan.mode == "full" else 1)
+        minimum_s = self.plan.engine_s / 4
+        self.figures["detection_quality"] = detection.quality(BENCH_STATE / "presidio", self.opa_mode, minimum_s)
 
     def _opa(self, summary: dict[str, Any]) -> None:
         figure = self.figures["r2_engine"]
