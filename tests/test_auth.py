@@ -158,12 +158,11 @@ async def test_revocation_reaches_the_cache_through_notify(
             break
         await asyncio.sleep(0.05)
     await pg_pool.execute("UPDATE api_keys SET revoked_at = now(), active = false WHERE key_id = $1", customer.key_id)
-    started = time.monotonic()
-    while time.monotonic() - started < 1.0:
-        response = await _whoami(client, f"Bearer {customer.key}")
-        if response.status_code == 401:
-            break
+    # Wait for the change, bounded (NOTIFY usually lands within milliseconds; a busy machine may take longer), then
+    # assert what must hold: the revoked key is refused as revoked, and stays refused.
+    deadline = time.monotonic() + 15
+    while (response := await _whoami(client, f"Bearer {customer.key}")).status_code != 401:
+        assert time.monotonic() < deadline, "the revocation never reached the cache"
         await asyncio.sleep(0.02)
-    assert response.status_code == 401
     assert response.json()["details"]["reason"] == "revoked"
-    assert time.monotonic() - started < 1.0
+    assert (await _whoami(client, f"Bearer {customer.key}")).status_code == 401
