@@ -20,6 +20,8 @@ from tests.clients.standins import REPLY, StandIn
 from tests.conftest import LiveServer, SeededCustomer
 from tests.processes import free_port
 
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydantic on LiteLLM's typed dicts
+
 SAFE = [{"role": "user", "content": "Summarise our Q3 roadmap in one line."}]
 LEAKY = [{"role": "user", "content": PERSONAL}]
 
