@@ -57,7 +57,7 @@ def test_wait_hints_from_retry_after_or_the_reset() -> None:
 
 
 def test_long_strings_are_sent_in_pieces_within_the_limit() -> None:
-    prompt = "x" * (MAX_STRING * 2 + 10)
+    prompt = ("lorem ipsum " * MAX_STRING)[: MAX_STRING * 2 + 10]
     operation = llm_call("gpt-4o-mini", [{"role": "user", "content": prompt}], provider="openai", max_tokens=5)
     pieces = operation["messages"][0]["content"]
     assert [len(p) for p in pieces] == [MAX_STRING, MAX_STRING, 10]
@@ -65,6 +65,23 @@ def test_long_strings_are_sent_in_pieces_within_the_limit() -> None:
     assert operation["tokens"] == 5
     assert llm_call("m", prompt=prompt)["messages"][0]["content"] == pieces
     assert "prompt" not in llm_call("m", prompt=prompt)
+
+
+def test_inline_images_are_left_out_and_text_is_kept() -> None:
+    image = "iVBORw0KGgo" * 1000
+    url = f"data:image/png;base64,{image}"
+    blocks = [
+        {"type": "image_url", "image_url": {"url": url}},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}},
+        {"type": "text", "text": "Write to jane.doe@example.com " * 200},
+    ]
+    plain = plain_json(blocks)
+    assert plain[0]["image_url"]["url"] == f"data:image/png;base64,<{len(url)} characters of base64 left out>"
+    assert plain[1]["source"]["data"] == f"<{len(image)} characters of base64 left out>"
+    assert plain[2] == blocks[2]  # prose is sent whole, to be scanned
+    assert plain_json("A" * 100) == "A" * 100
+    prose = "plain words and spaces " * 400
+    assert plain_json(prose) == prose
 
 
 def test_sdk_objects_become_plain_json() -> None:

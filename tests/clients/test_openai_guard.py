@@ -72,6 +72,16 @@ def test_streaming_is_guarded(gov: Client, provider: StandIn) -> None:
     assert all(r.body["stream"] is True for r in provider.requests())
 
 
+def test_an_inline_image_larger_than_our_body_limit_is_not_sent_to_us(gov: Client, provider: StandIn) -> None:
+    image = "data:image/png;base64," + "iVBORw0KGgo" * 200_000  # 2.2 MB, over the service's 1 MiB body limit
+    content = [{"type": "text", "text": "What is in this picture?"}, {"type": "image_url", "image_url": {"url": image}}]
+    llm = guarded(sdk(provider), governance=gov)
+    answer = llm.chat.completions.create(model=CHAT_MODEL, messages=[{"role": "user", "content": content}])
+    assert answer.choices[0].message.content == REPLY
+    [sent] = provider.requests()
+    assert sent.body["messages"][0]["content"][1]["image_url"]["url"] == image  # the provider gets it whole
+
+
 def test_a_model_outside_the_policy_is_blocked(gov: Client, provider: StandIn) -> None:
     llm = guarded(sdk(provider), governance=gov)
     with pytest.raises(Blocked) as caught:

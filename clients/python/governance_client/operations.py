@@ -1,18 +1,23 @@
 """Operations for the check, built from what the caller is about to do.
 
 Messages are sent as they are (so the service scans them for personal data), made plain JSON first: SDK
-objects (pydantic models, iterables) become objects and lists, bytes are left out, and a string longer than the
-service's per-string limit is sent as a list of pieces within it, so a long prompt is scanned instead of
-refused.
+objects (pydantic models, iterables) become objects and lists, bytes are left out, an inline image or file
+(a long base64 string, or a ``data:`` URL) is replaced by a note of its size, nesting deeper than the service
+accepts is cut, and a string longer than the service's per-string limit is sent as a list of pieces within it,
+so a long prompt is scanned instead of refused.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 MAX_STRING = 65_536  # the service's limit on one string
 _MAX_DEPTH = 30  # the service refuses more than 32 levels; the operation and its list take two
+_BINARY_MIN = 4096  # shorter strings are sent as they are, whatever they look like
+_BASE64 = re.compile(r"[A-Za-z0-9+/=_\-\r\n]+")  # no spaces: prose has them, base64 never
+_DATA_URL = re.compile(r"data:[\w.+-]+/[\w.+-]+(;[\w-]+=[^;,]*)*;base64,")
 
 
 def llm_call(
@@ -67,7 +72,7 @@ def embedding(
 def plain_json(value: Any, *, depth: int = 0) -> Any:
     """``value`` as JSON-encodable data (see the module's docstring)."""
     if isinstance(value, str):
-        return value if len(value) <= MAX_STRING else split_long(value)
+        return _plain_text(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     dump = getattr(value, "model_dump", None)
@@ -80,6 +85,14 @@ def plain_json(value: Any, *, depth: int = 0) -> Any:
     if isinstance(value, Iterable):
         return [plain_json(item, depth=depth + 1) for item in value if not _is_bytes(item)]
     return str(value)
+
+
+def _plain_text(value: str) -> str | list[str]:
+    if len(value) >= _BINARY_MIN:
+        head = _DATA_URL.match(value)
+        if head or _BASE64.fullmatch(value):
+            return f"{head.group(0) if head else ''}<{len(value)} characters of base64 left out>"
+    return value if len(value) <= MAX_STRING else split_long(value)
 
 
 def split_long(text: str) -> list[str]:
