@@ -52,7 +52,7 @@ def _record(key: str, **changes: object) -> KeyRecord:
     return KeyRecord(**base)  # type: ignore[arg-type]
 
 
-async def test_steady_state_never_runs_bcrypt_and_a_wrong_secret_is_bcrypted_once() -> None:
+async def test_steady_state_never_runs_bcrypt_and_wrong_secrets_never_do_once_the_key_is_tagged() -> None:
     key = generate_key("live").key
     record = _record(key)
     loads = 0
@@ -67,8 +67,9 @@ async def test_steady_state_never_runs_bcrypt_and_a_wrong_secret_is_bcrypted_onc
         await verifier.verify(f"Bearer {key}", "live")
     assert verifier.bcrypt_calls == 1
     assert loads == 1
-    # Same key id, wrong secrets (valid checksums): each distinct one is refuted by one bcrypt, a repeated one
-    # by the negative cache; none of them costs a record read (the cached record serves), none locks the key.
+    # Same key id, wrong secrets (valid checksums): the key's tag, computed at its first accepted use, refutes
+    # each distinct one without bcrypt, the negative cache a repeated one; none costs a record read (the cached
+    # record serves), none locks the key.
     from ingress.keys import _checksum
 
     kid = key[len("sk_live_") : len("sk_live_") + 12]
@@ -79,10 +80,31 @@ async def test_steady_state_never_runs_bcrypt_and_a_wrong_secret_is_bcrypted_onc
             with pytest.raises(AuthFailure) as info:
                 await verifier.verify(f"Bearer {forged}", "live")
             assert info.value.reason == "unknown"
-    assert verifier.bcrypt_calls == 1 + 10
+    assert verifier.bcrypt_calls == 1
+    assert verifier.tag_refusals == 10
     assert loads == 1
     assert (await verifier.verify(f"Bearer {key}", "live")).key_id == record.key_id
-    assert verifier.bcrypt_calls == 1 + 10
+
+
+async def test_an_untagged_key_runs_bcrypt_once_per_distinct_wrong_secret() -> None:
+    key = generate_key("live").key
+    record = _record(key)
+
+    async def load(kind: str, key_id: str) -> KeyRecord | None:
+        return record
+
+    verifier = KeyVerifier(load)  # type: ignore[arg-type]
+    from ingress.keys import _checksum
+
+    kid = key[len("sk_live_") : len("sk_live_") + 12]
+    for i in range(4):
+        body = f"sk_live_{kid}_" + f"{i:032d}"
+        for _ in range(2):
+            with pytest.raises(AuthFailure):
+                await verifier.verify(f"Bearer {body + _checksum(body)}", "live")
+    assert verifier.bcrypt_calls == 4  # never accepted here, so no tag yet: one bcrypt per distinct secret
+    assert (await verifier.verify(f"Bearer {key}", "live")).key_id == record.key_id
+    assert verifier.bcrypt_calls == 5
 
 
 async def test_expiry_follows_the_injected_clock() -> None:

@@ -1,5 +1,7 @@
 """Authentication under attack: a forger cannot lock out a genuine key, nor make us do unbounded work.
 
+- tagged keys: once a key was accepted, wrong secrets fail its stored tag and never reach bcrypt, so even a cold
+  process accepts the genuine key at once in the middle of a flood;
 - key lockout: a flood of wrong secrets for a real key id, then the genuine key is accepted on a cache miss (its
   record invalidated, its cache entry expired, or a process that never saw it);
 - forged key ids: distinct made-up key ids cost one record read each and no more, bounded memory, no bcrypt,
@@ -13,6 +15,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import asyncpg
 import httpx
@@ -21,8 +24,22 @@ from fastapi import FastAPI
 
 from ingress.auth.deps import CustomerDep
 from ingress.auth.lane import BcryptLane, VerificationBusy
+from ingress.auth.store import postgres_record_loader
 from ingress.auth.verifier import AuthFailure, KeyRecord, KeyVerifier
-from ingress.keys import ALPHABET, KID_LEN, PREFIXES, SECRET_LEN, _checksum, generate_key, hash_key, parse_key
+from ingress.keys import (
+    ALPHABET,
+    KID_LEN,
+    PREFIXES,
+    SECRET_LEN,
+    _checksum,
+    generate_key,
+    hash_key,
+    key_tag,
+    parse_key,
+)
+from ingress.tenancy.admin_keys import create_admin_key
+from ingress.tenancy.keys import create_key, rotate_key
+from schemas.admin import KeyCreate, KeyRotate
 from tests.conftest import SeededCustomer
 
 pytestmark = pytest.mark.timeout(120)
@@ -242,3 +259,80 @@ async def test_through_http_forgers_are_aggregated_and_the_genuine_key_stays_in(
     ok = await client.get("/test/abuse/whoami", headers={"Authorization": f"Bearer {customer.key}"})
     assert ok.status_code == 200, ok.text
     assert ok.json() == {"customer_id": str(customer.id)}
+
+
+async def test_a_tagged_key_is_accepted_at_once_through_a_flood_on_a_cold_process() -> None:
+    """Once a key has been accepted anywhere, its tag is stored: wrong secrets fail the tag and never reach bcrypt,
+    so a process that never saw the key accepts it on the first try, in the middle of the flood."""
+    key = generate_key("live").key
+    store = Store(replace(_record(key), key_tag=key_tag(key)))
+    lane = BcryptLane(workers=2, per_key_waiting=2, suspect_rate_per_s=1, suspect_burst=1)
+    verifier = KeyVerifier(store, lane=lane, max_failures=2)  # type: ignore[arg-type]
+    forged = _wrong_secrets(key)
+    refused = 0
+
+    async def forger() -> None:
+        nonlocal refused
+        for _ in range(50):
+            with pytest.raises(AuthFailure):
+                await verifier.verify(f"Bearer {next(forged)}", "live")
+            refused += 1
+
+    flood = [asyncio.create_task(forger()) for _ in range(8)]
+    await asyncio.sleep(0)
+    principal = await verifier.verify(f"Bearer {key}", "live")  # no retry: the first try
+    await asyncio.gather(*flood)
+    assert principal.key_id == parse_key(key).key_id
+    assert refused == 400
+    assert verifier.tag_refusals >= 399  # every distinct wrong secret (one may share the genuine key's read)
+    assert lane.calls == 1  # the genuine key's bcrypt, and no other
+    assert lane.refused == 0
+    assert store.reads == 1
+    lane.close()
+
+
+async def test_the_tag_is_stored_at_the_first_accepted_use_and_spares_every_later_process_bcrypt(
+    protected: FastAPI, client: httpx.AsyncClient, customer: SeededCustomer, pg_pool: asyncpg.Pool
+) -> None:
+    stored = await pg_pool.fetchval("SELECT key_tag FROM api_keys WHERE key_id = $1", customer.key_id)
+    assert stored is None  # a key never used has no tag yet
+    ok = await client.get("/test/abuse/whoami", headers={"Authorization": f"Bearer {customer.key}"})
+    assert ok.status_code == 200
+
+    async def tagged() -> bool:
+        tag = await pg_pool.fetchval("SELECT key_tag FROM api_keys WHERE key_id = $1", customer.key_id)
+        return tag == key_tag(customer.key)
+
+    for _ in range(200):  # written in the background: wait for it, bounded
+        if await tagged():
+            break
+        await asyncio.sleep(0.05)
+    assert await tagged()
+
+    # Another process (a verifier reading the same database): wrong secrets cost it no bcrypt, the key one.
+    async def get_pool() -> asyncpg.Pool:
+        return pg_pool
+
+    lane = BcryptLane()
+    fresh = KeyVerifier(postgres_record_loader(get_pool), lane=lane)
+    forged = _wrong_secrets(customer.key)
+    for _ in range(20):
+        assert (await _refused(fresh, next(forged))).key_id == customer.key_id
+    assert lane.calls == 0
+    assert fresh.tag_refusals == 20
+    assert (await fresh.verify(f"Bearer {customer.key}", "live")).customer_id == customer.id
+    assert lane.calls == 1
+    lane.close()
+
+
+async def test_keys_created_or_rotated_carry_their_tag_from_the_start(
+    pg_pool: asyncpg.Pool, customer: SeededCustomer
+) -> None:
+    created = await create_key(
+        pg_pool, KeyCreate(customer_id=customer.id, name=f"tagged-{uuid.uuid4().hex[:6]}"), rounds=4
+    )
+    rotated = await rotate_key(pg_pool, created.key_id, KeyRotate(grace_period_s=60), rounds=4)
+    admin = await create_admin_key(pg_pool, f"tagged-admin-{uuid.uuid4().hex[:6]}", rounds=4)
+    for table, made in (("api_keys", created), ("api_keys", rotated), ("admin_keys", admin)):
+        stored = await pg_pool.fetchval(f"SELECT key_tag FROM {table} WHERE key_id = $1", made.key_id)
+        assert stored == key_tag(made.key), table

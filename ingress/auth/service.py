@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from ingress.auth.lane import BcryptLane
-from ingress.auth.store import postgres_record_loader, record_key_use
+from ingress.auth.store import postgres_record_loader, postgres_tag_writer, record_key_use
 from ingress.auth.verifier import KeyVerifier
 
 log = logging.getLogger("ingress.auth")
@@ -29,8 +29,9 @@ class AuthService:
         loader = postgres_record_loader(get_pool)
         # One lane for both kinds: the bound on bcrypt work is per process, not per kind of key.
         self.lane = BcryptLane()
-        self.customers = KeyVerifier(loader, lane=self.lane, ttl_s=ttl_s, clock=clock)
-        self.admins = KeyVerifier(loader, lane=self.lane, ttl_s=ttl_s, clock=clock)
+        tags = postgres_tag_writer(get_pool)
+        self.customers = KeyVerifier(loader, write_tag=tags, lane=self.lane, ttl_s=ttl_s, clock=clock)
+        self.admins = KeyVerifier(loader, write_tag=tags, lane=self.lane, ttl_s=ttl_s, clock=clock)
         self._get_pool = get_pool
         self._task: asyncio.Task[None] | None = None
 

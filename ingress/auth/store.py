@@ -7,17 +7,17 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from ingress.auth.verifier import AuthUnavailable, KeyRecord, RecordLoader
+from ingress.auth.verifier import AuthUnavailable, KeyRecord, RecordLoader, TagWriter
 from ingress.keys import KeyKind
 
 _CUSTOMER_KEY = """
-SELECT k.id, k.key_id, k.key_hash, k.name, k.active, k.revoked_at, k.expires_at,
+SELECT k.id, k.key_id, k.key_hash, k.key_tag, k.name, k.active, k.revoked_at, k.expires_at,
        k.customer_id, c.tier, (c.deleted_at IS NOT NULL) AS customer_deleted
 FROM api_keys k JOIN customers c ON c.id = k.customer_id
 WHERE k.key_id = $1
 """
 _ADMIN_KEY = """
-SELECT id, key_id, key_hash, name, active, revoked_at, NULL::timestamptz AS expires_at
+SELECT id, key_id, key_hash, key_tag, name, active, revoked_at, NULL::timestamptz AS expires_at
 FROM admin_keys WHERE key_id = $1
 """
 
@@ -43,3 +43,25 @@ async def record_key_use(pool: asyncpg.Pool, kind: KeyKind, key_ids: set[str]) -
     """Batch-update ``last_used_at`` (called periodically, never per request)."""
     table = "api_keys" if kind == "live" else "admin_keys"
     await pool.execute(f"UPDATE {table} SET last_used_at = now() WHERE key_id = ANY($1::text[])", list(key_ids))
+
+
+def postgres_tag_writer(get_pool: Callable[[], Awaitable[asyncpg.Pool]]) -> TagWriter:
+    """Store a key's tag after its first accepted use, only while the row still holds the hash that accepted it.
+    Best effort: a tag not written now is written at a later first use."""
+
+    async def write(kind: KeyKind, key_id: str, key_hash: str, tag: str) -> None:
+        table = "api_keys" if kind == "live" else "admin_keys"
+        try:
+            async with asyncio.timeout(2.5):
+                pool = await get_pool()
+                await pool.execute(
+                    f"UPDATE {table} SET key_tag = $3 WHERE key_id = $1 AND key_hash = $2 AND key_tag IS NULL",
+                    key_id,
+                    key_hash,
+                    tag,
+                    timeout=2,
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            return
+
+    return write

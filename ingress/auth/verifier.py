@@ -9,7 +9,9 @@ On a request: the key is parsed (format and checksum; no storage touched), then
    one else's failures are consulted on this path: a flood of wrong secrets cannot lock the genuine key out.
 3. Any other miss: a secret that failed lately (negative cache by HMAC) and a ``key_id`` that does not exist
    (negative cache by ``key_id``) are refused with no database read and no bcrypt. Otherwise the record is read
-   (once: the record of a key id under attack is kept for ``negative_ttl_s``) and bcrypt runs in the bcrypt lane
+   (once: the record of a key id under attack is kept for ``negative_ttl_s``); a secret that fails the key's tag
+   (``ingress.keys.key_tag``, stored at the key's first accepted use) is refused without bcrypt; otherwise bcrypt
+   runs in the bcrypt lane
    (``lane.py``): its own threads, one bcrypt at a time per key id, and a key id with ``max_failures`` failed
    tries in ``failure_window_s`` (or any key id, while the process saw ``max_total_failures`` in that window) is
    a *suspect*: its bcrypts share a small rate. Concurrent misses for the same presented key share one bcrypt.
@@ -36,14 +38,14 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from ingress.auth.lane import BcryptLane
-from ingress.keys import KeyKind, MalformedKey, parse_key
+from ingress.keys import KeyKind, MalformedKey, key_tag, parse_key
 
 FailureReason = Literal["missing", "malformed", "unknown", "revoked", "expired"]
 
@@ -62,6 +64,7 @@ class KeyRecord:
     customer_id: UUID | None = None
     tier: str | None = None
     customer_deleted: bool = False
+    key_tag: str | None = None  # written at the key's first accepted use (``ingress.keys.key_tag``)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class AuthUnavailable(Exception):
 
 
 RecordLoader = Callable[[KeyKind, str], Awaitable[KeyRecord | None]]
+TagWriter = Callable[[KeyKind, str, str, str], Coroutine[Any, Any, None]]  # (kind, key_id, key_hash it matched, tag)
 
 _MESSAGES: dict[FailureReason, str] = {
     "missing": "missing API key: send 'Authorization: Bearer <key>'",
@@ -163,6 +167,7 @@ class KeyVerifier:
         self,
         load_record: RecordLoader,
         *,
+        write_tag: TagWriter | None = None,
         lane: BcryptLane | None = None,
         ttl_s: float = 300.0,
         negative_ttl_s: float = 60.0,
@@ -176,6 +181,8 @@ class KeyVerifier:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load = load_record
+        self._write_tag = write_tag
+        self._tag_writes: set[asyncio.Task[None]] = set()
         self.lane = lane if lane is not None else BcryptLane(monotonic=monotonic)
         self._ttl = ttl_s
         self._max_failures = max_failures
@@ -196,6 +203,7 @@ class KeyVerifier:
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._refresh_again: set[str] = set()
         self.bcrypt_calls = 0
+        self.tag_refusals = 0  # wrong secrets refused by the key's tag, without bcrypt
         self.cache_hits = 0
         self.cache_misses = 0
         self.record_loads = 0  # reads of a key's record by key_id
@@ -292,14 +300,26 @@ class KeyVerifier:
         if record.expires_at is not None and record.expires_at <= now:
             raise failure("expired", record)
 
-    def _note_failure(self, record: KeyRecord, digest: bytes) -> None:
+    def _note_failure(self, record: KeyRecord, digest: bytes, *, cost_bcrypt: bool = True) -> None:
         self._negative.put(digest, True)
         self._attacked.put(record.key_id, record)  # the next forged try for it needs no database read
         # Counted until a whole window passes without a failure: a key id under a steady attack stays a suspect.
         self._failures.put(record.key_id, (self._failures.get(record.key_id) or 0) + 1)
+        if not cost_bcrypt:
+            return  # refused by the tag: nothing spent, so no reason to slow other keys' first uses
         count, since = self._total_failures
         now = self._mono()
         self._total_failures = (1, now) if now - since > self._failure_window else (count + 1, since)
+
+    def _save_tag(self, kind: KeyKind, record: KeyRecord) -> None:
+        """Store the tag of a key bcrypt just accepted, in the background (best effort)."""
+        if self._write_tag is None or record.key_tag is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._write_tag(kind, record.key_id, record.key_hash, record.key_tag)
+        )
+        self._tag_writes.add(task)
+        task.add_done_callback(self._tag_writes.discard)
 
     def is_suspect(self, key_id: str) -> bool:
         """Whether a miss for this key id goes to the lane's rate-limited share: the key id failed lately, or the
@@ -350,27 +370,11 @@ class KeyVerifier:
         try:
             known = self._verified.get(key_id)
             accepted_before = known is not None and hmac.compare_digest(known.digest, digest)
-            record = None
-            if not accepted_before:  # a wrong secret, or a new one: a record read lately serves to refute it
-                record = self._attacked.get(key_id)
-                if record is None and known is not None and known.record is not None and known.expires > self._mono():
-                    record = known.record
-            if record is None:
-                if not accepted_before:
-                    self.lane.admit_or_refuse(key_id)  # no read for a try the lane would refuse anyway
-                record = await self._read_once(kind, key_id)
-            if record is None:
-                self._unknown.put(key_id, True)
-                raise failure("unknown")
+            record = await self._record_for(kind, key_id, known, accepted_before=accepted_before)
             if known is not None and accepted_before and known.key_hash == record.key_hash:
                 self.record_reloads += 1  # this key was accepted against this very hash: no bcrypt
             else:
-                ok = await self.lane.verify(key_id, key, record.key_hash, suspect=self.is_suspect(key_id))
-                self.bcrypt_calls += 1
-                if not ok:
-                    self._note_failure(record, digest)
-                    raise failure("unknown", record)
-                self._attacked.pop(key_id)
+                record = await self._prove(kind, key, digest, record)
             self._verified[key_id] = _Entry(kind, digest, record.key_hash, record, self._mono() + self._ttl)
             future.set_result(record)
             return record
@@ -380,6 +384,44 @@ class KeyVerifier:
             raise
         finally:
             self._inflight.pop(digest, None)
+
+    async def _record_for(
+        self, kind: KeyKind, key_id: str, known: _Entry | None, *, accepted_before: bool
+    ) -> KeyRecord:
+        """The key's record for a miss: for a secret not accepted before, a record read lately serves (the key id's
+        record under attack, or the cached one); otherwise one read, shared by concurrent misses."""
+        record = None
+        if not accepted_before:
+            record = self._attacked.get(key_id)
+            if record is None and known is not None and known.record is not None and known.expires > self._mono():
+                record = known.record
+        if record is None:
+            if not accepted_before:
+                self.lane.admit_or_refuse(key_id)  # no read for a try the lane would refuse anyway
+            record = await self._read_once(kind, key_id)
+        if record is None:
+            self._unknown.put(key_id, True)
+            raise failure("unknown")
+        return record
+
+    async def _prove(self, kind: KeyKind, key: str, digest: bytes, record: KeyRecord) -> KeyRecord:
+        """Check a secret not accepted before: the key's tag first (no bcrypt), then bcrypt in the lane. Returns the
+        record, with its tag when this first accepted use computed it (and stores it)."""
+        tag = key_tag(key)
+        if record.key_tag is not None and not hmac.compare_digest(tag, record.key_tag):
+            self.tag_refusals += 1  # a wrong secret for a tagged key: no bcrypt at all
+            self._note_failure(record, digest, cost_bcrypt=False)
+            raise failure("unknown", record)
+        ok = await self.lane.verify(record.key_id, key, record.key_hash, suspect=self.is_suspect(record.key_id))
+        self.bcrypt_calls += 1
+        if not ok:
+            self._note_failure(record, digest)
+            raise failure("unknown", record)
+        self._attacked.pop(record.key_id)
+        if record.key_tag is None:
+            record = replace(record, key_tag=tag)
+            self._save_tag(kind, record)
+        return record
 
     @staticmethod
     def _principal(kind: KeyKind, record: KeyRecord) -> Principal:
