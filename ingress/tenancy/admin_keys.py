@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ingress.keys import KEY_ID_PREFIX, MalformedKey, generate_key, hash_key, parse_key, verify_key_hash
+from ingress.keys import KEY_ID_PREFIX, MalformedKey, generate_key, hash_key, key_tag, parse_key, verify_key_hash
 from ingress.tenancy.errors import NotFound, parse_id
 from schemas.admin import AdminKey, AdminKeyCreated
 
@@ -18,10 +18,11 @@ async def create_admin_key(pool: asyncpg.Pool, name: str, *, rounds: int) -> Adm
     generated = generate_key("admin")
     key_hash = await asyncio.to_thread(hash_key, generated.key, rounds)
     row = await pool.fetchrow(
-        "INSERT INTO admin_keys (key_id, key_hash, name) VALUES ($1, $2, $3) RETURNING id, created_at",
+        "INSERT INTO admin_keys (key_id, key_hash, name, key_tag) VALUES ($1, $2, $3, $4) RETURNING id, created_at",
         generated.key_id,
         key_hash,
         name,
+        key_tag(generated.key),
     )
     return AdminKeyCreated(
         id=row["id"], key_id=generated.key_id, key=generated.key, name=name, created_at=row["created_at"]
