@@ -9,7 +9,6 @@ multiprocess mode, never the sum). A store that does not answer leaves the last 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +18,9 @@ import redis.asyncio as aioredis
 from ingress import metrics
 
 log = logging.getLogger("ingress.store_metrics")
+
+# A store that did not answer (a busy start, a Redis call over its short timeout) is asked again this soon.
+_RETRY_S = 5.0
 
 # A usable key: not revoked, not switched off, not past its expiry (a rotated key in its grace period still works).
 _KEYS = """
@@ -65,18 +67,25 @@ class StoreMetricsSampler:
         self._interval = interval_s
         self._task: asyncio.Task[None] | None = None
 
-    async def sample(self) -> None:
-        with contextlib.suppress(Exception):  # the next round tries again; /ready reports a store that is down
+    async def sample(self) -> bool:
+        """One round; False when a store did not answer (the round after comes sooner)."""
+        complete = True
+        try:
             await sample_redis(self._redis)
+        except Exception as exc:  # noqa: BLE001 - /ready reports a store that is down; here it only waits
+            log.debug("Redis memory not read: %s", type(exc).__name__)
+            complete = False
         try:
             await sample_keys(await self._pool())
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.debug("key metrics not read: %s", type(exc).__name__)
+            complete = False
+        return complete
 
     async def _run(self) -> None:
         while True:
-            await self.sample()
-            await asyncio.sleep(self._interval)
+            complete = await self.sample()
+            await asyncio.sleep(self._interval if complete else min(self._interval, _RETRY_S))
 
     def start(self) -> None:
         if self._task is None:
