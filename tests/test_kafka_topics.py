@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from consumers.alerts.consumer import AlertingConsumer
+from consumers.alerts.settings import AlertingSettings
 from consumers.audit.writer import AuditWriter
 from consumers.settings import AuditSettings
 from infra import kafka_topics
@@ -143,4 +145,23 @@ async def test_audit_writer_creates_the_topics_it_reads_and_dead_letters_to(
         counts = await settled_counts(admin, list(expected), expected)
     finally:
         await writer.stop()
+    assert counts == expected
+
+
+async def test_alerting_consumer_creates_the_topics_before_joining(
+    admin: AIOKafkaAdminClient, topic_prefix: str, settings: IngressSettings, migrated: str
+) -> None:
+    alerting = AlertingSettings.derive(
+        _names(topic_prefix).model_copy(
+            update={"kafka_bootstrap_servers": settings.kafka_bootstrap_servers, "database_url": migrated}
+        ),
+        ALERTS_GROUP_ID=f"{topic_prefix}.alerts-group",
+    )
+    consumer = AlertingConsumer(alerting)
+    await consumer.start()
+    try:
+        expected = dict.fromkeys(project_topics(alerting), 6)
+        counts = await settled_counts(admin, list(expected), expected)
+    finally:
+        await consumer.stop()
     assert counts == expected
