@@ -34,6 +34,7 @@ from ingress.receipts import ReceiptSigner
 from ingress.request_context import RequestIdMiddleware
 from ingress.resources import Resources
 from ingress.responses import JsonResponse
+from ingress.scan_lane import ScanLane
 from ingress.settings import IngressSettings
 from ingress.signals import SignalRecorder
 from ingress.store_metrics import StoreMetricsSampler
@@ -66,7 +67,13 @@ def build_check_services(settings: IngressSettings, resources: Resources) -> Che
     receipts = ReceiptSigner(ReceiptKeyring(settings.receipt_keys_dir, settings.receipt_signing_key))
     budgets = BudgetCounter(resources.redis, timeout_s=settings.rate_limit_redis_timeout_s)
     return CheckServices(
-        config=config, limiter=limiter, publisher=publisher, signals=signals, receipts=receipts, budgets=budgets
+        config=config,
+        limiter=limiter,
+        publisher=publisher,
+        signals=signals,
+        receipts=receipts,
+        budgets=budgets,
+        scan=ScanLane(),
     )
 
 
@@ -158,6 +165,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
             # --- end audit pipeline ---
             reconnect.cancel()
             backtests.close()
+            services.scan.close()
             await services.signals.stop()
             await relay.stop()
             await store_metrics.stop()

@@ -20,13 +20,14 @@ from ingress import metrics
 from ingress.auth.deps import CustomerDep
 from ingress.budgets import BudgetCounter
 from ingress.customer_config import ConfigUnavailable, CustomerConfig, CustomerConfigCache, CustomerGone
-from ingress.engine import Decision, analyze_request, budget_demands, decide_from_features
+from ingress.engine import Decision, budget_demands, decide_from_features
 from ingress.errors import ApiError, validation_error
 from ingress.publisher import DecisionPublisher, PublishUnavailable
 from ingress.ratelimit import RateDecision, RateLimiter
 from ingress.receipts import ReceiptSigner, format_instant
 from ingress.request_context import current_request_id
 from ingress.responses import JsonResponse
+from ingress.scan_lane import LaneFull, ScanLane
 from ingress.signals import SignalRecorder
 from schemas.check import CheckRequest, CheckResponse
 from schemas.decision_event import BudgetUsage, DecisionEvent
@@ -51,6 +52,7 @@ class CheckServices:
     signals: SignalRecorder
     receipts: ReceiptSigner
     budgets: BudgetCounter
+    scan: ScanLane
 
 
 def request_schemas() -> dict[str, Any]:
@@ -87,7 +89,7 @@ async def _customer_config(services: CheckServices, customer_id: uuid.UUID) -> C
         ) from None
 
 
-async def _parse(request: Request, rate: RateDecision) -> tuple[Any, CheckRequest]:
+async def _parse(request: Request, rate: RateDecision) -> tuple[bytes, Any, CheckRequest]:
     raw = await request.body()
     try:
         payload: Any = orjson.loads(raw)
@@ -100,7 +102,7 @@ async def _parse(request: Request, rate: RateDecision) -> tuple[Any, CheckReques
             details=[{"field": "body", "message": "invalid JSON"}],
         ) from None
     try:
-        return payload, CheckRequest.model_validate(payload)
+        return raw, payload, CheckRequest.model_validate(payload)
     except ValidationError as exc:
         raise validation_error(exc.errors(include_url=False, include_input=False), rate.headers()) from None
 
@@ -193,8 +195,16 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
             f"retry after {rate.retry_after_s} s",
             headers=rate.headers(),
         )
-    payload, body = await _parse(request, rate)
-    operations, personal_data = analyze_request(body)
+    raw, payload, body = await _parse(request, rate)
+    try:
+        operations, personal_data = await services.scan.analyze(raw, body)
+    except LaneFull:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many large checks are being scanned; retry after 1 s",
+            headers={**rate.headers(), "Retry-After": "1"},
+        ) from None
     budgets: list[BudgetUsage] = []
     reserved: list[tuple[str, int]] = []
     if config.has_budgets:
