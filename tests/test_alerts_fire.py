@@ -39,7 +39,7 @@ from tests.test_audit_support import DECISION_HEADERS, make_event
 from tests.test_check import GUIDE_STEP4, auth
 from tests.test_webhook_delivery import open_alert
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def one_alert(prometheus: PrometheusServer, name: str, **labels: str) -> dict[str, object]:

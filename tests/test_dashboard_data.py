@@ -28,7 +28,7 @@ from tests.test_check import GUIDE_RULES, GUIDE_STEP4, add_policy, auth
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "docs" / "grafana-dashboard.json"
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 # What Grafana puts in place of its variables: a rate window of a few scrapes, the time range, all customers.
 VARIABLES = {"$__rate_interval": "1m", "$__range": "5m", "$customer": ".*"}
