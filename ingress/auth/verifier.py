@@ -160,6 +160,7 @@ class _Entry:
     record: KeyRecord | None  # None once invalidated: read again (no bcrypt) before the next use
     expires: float  # when the record must be read again
     generation: int = 0  # bumped by invalidate, so that a background read that raced it is not applied
+    tag: str | None = None  # the accepted key's tag, kept on records read again before it is stored
 
 
 class KeyVerifier:
@@ -273,7 +274,7 @@ class KeyVerifier:
                 self.invalidate(key_id)
                 return
             self.record_reloads += 1
-            entry.record = record
+            entry.record = record if record.key_tag is not None else replace(record, key_tag=entry.tag)
             entry.expires = self._mono() + self._ttl
             again = key_id in self._refresh_again
 
@@ -373,9 +374,14 @@ class KeyVerifier:
             record = await self._record_for(kind, key_id, known, accepted_before=accepted_before)
             if known is not None and accepted_before and known.key_hash == record.key_hash:
                 self.record_reloads += 1  # this key was accepted against this very hash: no bcrypt
+                if record.key_tag is None:  # its tag not stored yet (or not stored at all): store it now
+                    record = replace(record, key_tag=key_tag(key))
+                    self._save_tag(kind, record)
             else:
                 record = await self._prove(kind, key, digest, record)
-            self._verified[key_id] = _Entry(kind, digest, record.key_hash, record, self._mono() + self._ttl)
+            self._verified[key_id] = _Entry(
+                kind, digest, record.key_hash, record, self._mono() + self._ttl, tag=record.key_tag
+            )
             future.set_result(record)
             return record
         except BaseException as exc:
