@@ -1,5 +1,22 @@
-"""Policy backtesting: replay stored decisions' features through the same pure engine under candidate rules."""
+"""Policy backtesting: replay stored decisions' features through the same pure engine under candidate rules.
 
-from ingress.backtest.routes import router
+``router`` is imported on first use: the replay's worker processes import ``ingress.backtest.runner`` and must not
+pay for the web stack (FastAPI, the analytics routes, the ClickHouse client) they never use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ingress.backtest.routes import router
 
 __all__ = ["router"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "router":
+        from ingress.backtest.routes import router
+
+        return router
+    raise AttributeError(name)

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ingress.analytics.filters import IsoDatetime, storable
 from ingress.analytics.routes import clickhouse_rows
-from ingress.backtest.runner import BacktestRunner, ReplayJob
+from ingress.backtest.runner import BacktestBusy, BacktestRunner, ReplayJob
 from ingress.errors import ApiError, validation_error
 from ingress.read_limits import AdminBacktestDep
 from ingress.responses import JsonResponse
@@ -77,7 +77,10 @@ async def backtest_policy(
     end = body.end or datetime.now(UTC)
     start = body.start or end - timedelta(days=7)
     runner = _runner(request)
-    runner.reserve()
+    try:
+        runner.reserve()
+    except BacktestBusy as exc:
+        raise ApiError(429, "rate_limited", str(exc), headers={"Retry-After": "5"}) from None
     try:
         database = request.app.state.settings.clickhouse_database
         rows = await clickhouse_rows(

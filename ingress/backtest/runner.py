@@ -3,9 +3,10 @@
 A backtest decodes and replays up to ``MAX_DECISIONS`` stored events through the engine: seconds of CPU. On the
 event loop (or in a thread, holding the GIL) that would stall every check this process serves. So the replay runs
 in a process pool of its own (``spawn``: a fork of a process with running threads and an open embedded ClickHouse is
-not safe), at most ``concurrency`` at a time per ingress process (another one is refused with a 429 rather than
-queued with its events in memory), and each stops after ``time_budget_s`` of replay, answering with what it replayed
-and ``time_budget_exhausted: true``.
+not safe; this module imports only the engine and the schemas, so a worker starts quickly), at most
+``concurrency`` at a time per ingress process (another one is refused rather than queued with its events in
+memory), and each stops after ``time_budget_s`` of replay, answering with what it replayed and
+``time_budget_exhausted: true``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Any, Literal
 
 from ingress.backtest.core import backtest
 from ingress.engine import PolicySnapshot
-from ingress.errors import ApiError
 from schemas.decision_event import DecisionEvent
 from schemas.policy_rules import PolicyRules
 
@@ -75,6 +75,10 @@ def replay(job: ReplayJob) -> ReplayResult:
     return ReplayResult(report.as_dict(), exhausted)
 
 
+class BacktestBusy(Exception):
+    """Every replay slot of this process is taken (the route answers 429)."""
+
+
 class BacktestRunner:
     """The process pool, started on first use and shut down with the app."""
 
@@ -90,14 +94,9 @@ class BacktestRunner:
         return self._pool
 
     def reserve(self) -> None:
-        """Claim a slot before fetching the events, or 429 when every slot is taken."""
+        """Claim a slot before fetching the events, or ``BacktestBusy`` when every slot is taken."""
         if self._running >= self.concurrency:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"{self.concurrency} backtest(s) already running in this process; retry shortly",
-                headers={"Retry-After": "5"},
-            )
+            raise BacktestBusy(f"{self.concurrency} backtest(s) already running in this process; retry shortly")
         self._running += 1
 
     def release(self) -> None:
