@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ingress.engine.personal_data import REDACTED_KEY, Scanner
+from ingress.engine.personal_data import IP_ADDRESS, REDACTED_KEY, Scanner
 from schemas.check import (
     CheckRequest,
     DataAccess,
@@ -49,8 +49,18 @@ def _kept(value: str | None, path: str, scan: Scanner) -> str | None:
     return REDACTED_KEY
 
 
+def _host(target: str, path: str, scan: Scanner) -> str:
+    """A target's host as stored: the host, or ``<redacted>`` when a label of it holds personal data (a card
+    number as a subdomain). An IP address is a server's, not a person's: it is kept."""
+    host = target_host(target)
+    found = [category for category in scan.categories(host, path) if category != IP_ADDRESS] if host else []
+    for category in found:
+        scan.add(category, path)
+    return REDACTED_KEY if found else host
+
+
 def _scan_target(target: str, path: str, scan: Scanner) -> None:
-    # The host is a server's address, not personal data; credentials, path, query and fragment may hold some.
+    # The host is checked by _host; credentials, path, query and fragment may hold personal data too.
     try:
         parts = split_target(target)
     except ValueError:
@@ -116,7 +126,8 @@ def _external_call(operation: ExternalCall, index: int, base: str, scan: Scanner
     _scan_target(operation.target, f"{base}.target", scan)
     if operation.payload is not None:
         scan.scan(operation.payload, f"{base}.payload")
-    return OperationSummary(index=index, type=operation.type, target=target_host(operation.target), external=True)
+    host = _host(operation.target, f"{base}.target", scan)
+    return OperationSummary(index=index, type=operation.type, target=host, external=True)
 
 
 def _tool_call(operation: ToolCall, index: int, base: str, scan: Scanner) -> OperationSummary:
@@ -129,9 +140,8 @@ def _file_upload(operation: FileUpload, index: int, base: str, scan: Scanner) ->
     _scan_target(operation.destination, f"{base}.destination", scan)
     if operation.filename is not None:
         scan.scan(operation.filename, f"{base}.filename")
-    return OperationSummary(
-        index=index, type=operation.type, target=target_host(operation.destination), bytes=operation.bytes
-    )
+    host = _host(operation.destination, f"{base}.destination", scan)
+    return OperationSummary(index=index, type=operation.type, target=host, bytes=operation.bytes)
 
 
 def _unknown(operation: UnknownOperation, index: int, base: str, scan: Scanner) -> OperationSummary:

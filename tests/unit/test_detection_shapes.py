@@ -75,3 +75,25 @@ def test_new_categories_are_reported_by_category_and_path_never_the_value() -> N
     found = detect_personal_data({"note": "my passport number is 912803456", "bank": "account no 12345678901"})
     assert {(f.category, f.path) for f in found} == {("passport", "context.note"), ("bank_account", "context.bank")}
     assert "912803456" not in repr(found)
+
+
+def test_a_card_number_in_a_target_host_never_reaches_the_summary() -> None:
+    from ingress.engine import analyze_request
+    from schemas.check import CheckRequest
+
+    request = CheckRequest.model_validate(
+        {
+            "operations": [
+                {"type": "external_call", "target": "https://4111-1111-1111-1111.evil.example/x"},
+                {"type": "external_call", "target": "https://203.0.113.7/api"},
+                {"type": "file_upload", "destination": "4111111111111111.files.example", "bytes": 10},
+            ]
+        }
+    )
+    summaries, found = analyze_request(request)
+    assert [summary.target for summary in summaries] == ["<redacted>", "203.0.113.7", "<redacted>"]
+    assert {(f.category, f.path) for f in found} == {
+        ("payment_card", "operations[0].target"),
+        ("payment_card", "operations[2].destination"),
+    }
+    assert "4111" not in repr(summaries)
