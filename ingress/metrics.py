@@ -94,12 +94,17 @@ RESPONSES.labels("/v1/check", "500")
 RESPONSES.labels("/v1/check", "503")
 
 
+_customers_seen: set[str] = set()  # bounded like the label: one entry per customer
+
+
 def count_customer_response(customer: str, key_id: str, status: int) -> None:
     """One answer to a customer's check; the first one creates the customer's three classes, so its error rate
     exists at 0."""
     status_class = f"{status // 100}xx"
-    for known in STATUS_CLASSES:
-        CUSTOMER_RESPONSES.labels(customer, known)
+    if customer not in _customers_seen:
+        _customers_seen.add(customer)
+        for known in STATUS_CLASSES:
+            CUSTOMER_RESPONSES.labels(customer, known)
     if status_class in STATUS_CLASSES:
         CUSTOMER_RESPONSES.labels(customer, status_class).inc()
     KEY_REQUESTS.labels(customer, key_id).inc()
