@@ -45,8 +45,7 @@ def test_allowed_chat_completion_reaches_the_provider(gov: Client, provider: Sta
 
 
 def test_blocked_chat_completion_never_leaves(gov: Client, provider: StandIn) -> None:
-    llm = guarded(sdk(provider), governance=gov)
-    with pytest.raises(Blocked) as caught:
+    with guarded(sdk(provider), governance=gov) as llm, pytest.raises(Blocked) as caught:
         llm.chat.completions.create(model=CHAT_MODEL, messages=LEAKY)
     assert caught.value.reason.startswith("Personal data detected")
     assert caught.value.request_id is not None
@@ -172,8 +171,10 @@ def test_guard_needs_the_matching_client(gov: Client, provider: StandIn) -> None
 async def test_async_client_create_stream_and_responses(
     live_server: LiveServer, governed: SeededCustomer, provider: StandIn
 ) -> None:
-    async with AsyncClient(base_url=live_server.url, api_key=governed.key) as agov:
-        llm = guarded(async_sdk(provider), governance=agov)
+    async with (
+        AsyncClient(base_url=live_server.url, api_key=governed.key) as agov,
+        guarded(async_sdk(provider), governance=agov) as llm,
+    ):
         with pytest.raises(Blocked):
             await llm.chat.completions.create(model=CHAT_MODEL, messages=LEAKY, stream=True)
         with pytest.raises(Blocked):

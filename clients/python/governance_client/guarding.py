@@ -112,6 +112,21 @@ class GuardedProxy:
     def __repr__(self) -> str:
         return f"guarded({self._target!r})"
 
+    # ``with guarded(OpenAI()) as llm`` keeps the guard: the SDK client is entered and closed, ``llm`` is the proxy.
+    def __enter__(self) -> GuardedProxy:
+        self._target.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._target.__exit__(*exc)
+
+    async def __aenter__(self) -> GuardedProxy:
+        await self._target.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._target.__aexit__(*exc)
+
 
 def guard_client(target: Any, table: Table, governance: Client | AsyncClient, context: ContextSource) -> Any:
     """Wrap an SDK client. Its ``copy`` and ``with_options`` answer guarded clients too."""
