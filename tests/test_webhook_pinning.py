@@ -7,6 +7,7 @@ import ipaddress
 import uuid
 
 import asyncpg
+import httpx
 import pytest
 
 from ingress.settings import IngressSettings
@@ -52,6 +53,9 @@ def test_a_pinned_destination_names_the_checked_address_and_keeps_the_host() -> 
     assert tls.url == "https://[2606:4700:4700::1111]/alerts"
     assert tls.headers == {"Host": "hooks.example.com"}
     assert tls.extensions == {"sni_hostname": "hooks.example.com"}  # TLS verifies the name, not the address
+    scoped = pin("http://printer.local:631/hook", "fe80::1%eth0")  # local runs only: a link-local answer
+    assert scoped.url == "http://[fe80::1%eth0]:631/hook"
+    assert httpx.URL(scoped.url).host == "fe80::1%eth0"
 
 
 @pytest.mark.parametrize(

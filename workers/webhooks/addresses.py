@@ -63,7 +63,7 @@ def pin(url: str, address: str) -> Destination:
     """``url`` with its host replaced by ``address`` (already checked), the name kept for ``Host`` and SNI."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    literal = f"[{address}]" if ":" in address else address
+    literal = f"[{address}]" if ":" in address else address  # httpx takes an IPv6 zone id as it is
     netloc = f"{literal}:{parts.port}" if parts.port else literal
     original = parts.netloc.rpartition("@")[2]  # host[:port] as written (webhook URLs carry no credentials)
     extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
