@@ -357,3 +357,45 @@ async def test_python_example_runs(example: Example, fixtures: Fixtures, live_se
     # A fragment: it runs with what its text expects to exist (a check's response, the time module).
     response = await asyncio.to_thread(_check, fixtures)
     _run_python(code, example, {"__name__": "docs_example", "response": response, "time": time, **vars(builtins)})
+
+
+# --- what the README says about the first check ------------------------------------------------------------------
+
+
+def _run_shell(script: str, fixtures: Fixtures, workdir: Path, server: LiveServer) -> str:
+    marker = workdir / "failed"
+    done = subprocess.run(
+        ["bash", "-c", PRELUDE + fill_in(script, fixtures)],
+        cwd=workdir,
+        env={**fixtures.environment(server), "EXAMPLE_FAILED": str(marker)},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not marker.exists(), done.stderr[-2000:]
+    return done.stdout
+
+
+async def test_readme_first_check_is_blocked_as_it_says_and_its_policy_allows_it(
+    fixtures: Fixtures, workdir: Path, live_server: LiveServer
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    onboarding, policy = [e.text for e in EXAMPLES if e.document == "README.md" and e.kind == "shell"][:2]
+    check = onboarding[onboarding.index("curl -X POST http://localhost:8000/v1/check") :]
+
+    first = json.loads(await asyncio.to_thread(_run_shell, check, fixtures, workdir, live_server))
+    assert first["allowed"] is False
+    assert first["risk_score"] == 50
+    assert f'"reason": "{first["reason"]}"' in readme  # the README quotes the reason as the API gives it
+
+    await asyncio.to_thread(_run_shell, policy, fixtures, workdir, live_server)
+    deadline = time.monotonic() + 15  # the new policy reaches the API process through NOTIFY: waited for, bounded
+    while True:
+        again = json.loads(await asyncio.to_thread(_run_shell, check, fixtures, workdir, live_server))
+        if again["allowed"] or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert again["allowed"] is True
+    assert again["risk_score"] == 0
