@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from fastapi import FastAPI
 
 from ingress.app import create_app
 from ingress.backtest.core import backtest
-from ingress.backtest.runner import BacktestBusy, BacktestRunner, ReplayJob, replay
+from ingress.backtest.runner import BacktestBusy, BacktestFailed, BacktestRunner, ReplayJob, replay
 from ingress.engine import PolicySnapshot
 from ingress.settings import IngressSettings
 from schemas.decision_event import DecisionEvent
@@ -277,3 +278,21 @@ async def test_interactive_docs_are_served_in_local_runs_only(
             for path in ("/docs", "/redoc"):
                 assert (await http.get(path)).status_code == expected, (environment, path)
             assert (await http.get("/openapi.json")).status_code == 200
+
+
+async def test_a_worker_that_dies_fails_its_backtest_and_the_next_one_gets_a_fresh_worker() -> None:
+    runner = BacktestRunner(concurrency=1)
+    try:
+        await runner.run(_job(1, 60.0)[0])
+        assert runner._pool is not None
+        [pid] = [process.pid for process in runner._pool._processes.values()]
+        job, _ = _job(20000, 600.0)
+        task = asyncio.ensure_future(runner.run(job))
+        await asyncio.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer would
+        with pytest.raises(BacktestFailed):
+            await task
+        again = await runner.run(_job(5, 60.0)[0])
+        assert again.report["decisions"] == 5
+    finally:
+        runner.close()

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ingress.analytics.filters import IsoDatetime, storable
 from ingress.analytics.routes import clickhouse_rows
-from ingress.backtest.runner import BacktestBusy, BacktestRunner, ReplayJob
+from ingress.backtest.runner import BacktestBusy, BacktestFailed, BacktestRunner, ReplayJob
 from ingress.errors import ApiError, validation_error
 from ingress.read_limits import AdminBacktestDep
 from ingress.responses import JsonResponse
@@ -107,6 +107,8 @@ async def backtest_policy(
             time_budget_s=runner.time_budget_s,
         )
         result = await runner.run(job)
+    except BacktestFailed as exc:
+        raise ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"}) from None
     finally:
         runner.release()
     return JsonResponse(

@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any, Literal
@@ -79,6 +80,10 @@ class BacktestBusy(Exception):
     """Every replay slot of this process is taken (the route answers 429)."""
 
 
+class BacktestFailed(Exception):
+    """The worker process died during the replay (the route answers 503)."""
+
+
 class BacktestRunner:
     """The process pool, started on first use and shut down with the app."""
 
@@ -103,8 +108,14 @@ class BacktestRunner:
         self._running = max(0, self._running - 1)
 
     async def run(self, job: ReplayJob) -> ReplayResult:
-        """Replay ``job`` in the pool (the caller holds a slot from ``reserve``)."""
-        result: ReplayResult = await asyncio.get_running_loop().run_in_executor(self._executor(), replay, job)
+        """Replay ``job`` in the pool (the caller holds a slot from ``reserve``). A worker that died (killed, out of
+        memory) breaks the pool: it is dropped, so the next backtest starts a fresh one, and this one raises
+        ``BacktestFailed``."""
+        try:
+            result: ReplayResult = await asyncio.get_running_loop().run_in_executor(self._executor(), replay, job)
+        except BrokenProcessPool:
+            self.close()
+            raise BacktestFailed("the backtest worker stopped; retry shortly") from None
         return result
 
     def close(self) -> None:
