@@ -195,13 +195,23 @@ def workdir(tmp_path: Path, fixtures: Fixtures) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def fleet_rules_removed(pg_pool: asyncpg.Pool) -> Any:
-    """Fleet-wide alert rules an example creates would change every later alerting test: removed afterwards."""
-    started = await pg_pool.fetchval("SELECT now()")
+async def fleet_rules_set_aside(pg_pool: asyncpg.Pool) -> Any:
+    """An example may create fleet-wide alert rules (one per kind): the fleet's rules are set aside while it runs
+    and put back afterwards, so it neither meets another test's rule nor leaves its own behind."""
+    saved = await pg_pool.fetch(
+        "DELETE FROM alert_rules WHERE customer_id IS NULL "
+        "RETURNING id, kind, enabled, params::text AS params, created_at, updated_at"
+    )
     try:
         yield
     finally:
-        await pg_pool.execute("DELETE FROM alert_rules WHERE customer_id IS NULL AND created_at >= $1", started)
+        await pg_pool.execute("DELETE FROM alert_rules WHERE customer_id IS NULL")
+        for row in saved:
+            await pg_pool.execute(
+                "INSERT INTO alert_rules (id, customer_id, kind, enabled, params, created_at, updated_at) "
+                "VALUES ($1, NULL, $2, $3, $4::text::jsonb, $5, $6)",
+                *row.values(),
+            )
 
 
 def _skip_reason(example: Example) -> str | None:
@@ -236,7 +246,7 @@ async def test_shell_example_runs(
         pytest.skip(reason)
     script = PRELUDE + fill_in(example.text, fixtures).replace(".venv/bin/govern", "govern")
     marker = workdir / "failed"
-    async with fleet_rules_removed(pg_pool):
+    async with fleet_rules_set_aside(pg_pool):
         done = await asyncio.to_thread(
             subprocess.run,
             ["bash", "-c", script],
