@@ -3,7 +3,7 @@
     GOVERNANCE_API_KEY=sk_live_... ANTHROPIC_API_KEY=sk-ant-... python examples/guard_anthropic.py
 
 ``GOVERNANCE_URL`` defaults to http://localhost:8000 (``make up``); ``ANTHROPIC_BASE_URL`` points the SDK
-elsewhere; ``MODEL`` (default claude-sonnet-4-5) must be in your policy's ``allowed_models``. The first question is
+elsewhere; ``MODEL`` (default claude-sonnet-5-5) must be in your policy's ``allowed_models``. The first question is
 allowed, the second carries an e-mail address and is blocked before any request is sent.
 Needs ``pip install ./clients/python anthropic``.
 """
@@ -21,7 +21,7 @@ from anthropic import Anthropic
 from governance_client import Blocked, Client
 from governance_client.anthropic import guarded
 
-MODEL = os.environ.get("MODEL", "claude-sonnet-4-5")
+MODEL = os.environ.get("MODEL", "claude-sonnet-5-5")
 QUESTIONS = [
     "Summarise the benefits of code review in one sentence.",
     "Draft a reply to jane.doe@example.com about her insurance claim.",

@@ -12,7 +12,7 @@ from tests.conftest import SeededCustomer, insert_customer
 from tests.test_check import add_policy
 
 CHAT_MODEL = "gpt-4o-mini"
-CLAUDE_MODEL = "claude-sonnet-4-5"
+CLAUDE_MODEL = "claude-sonnet-5-5"
 EMBEDDING_MODEL = "text-embedding-3-small"
 RULES = {
     "block_personal_data": True,

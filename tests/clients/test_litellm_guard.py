@@ -105,4 +105,4 @@ def test_without_a_client_the_guardrail_reads_the_environment(monkeypatch: pytes
 def test_models_are_split_into_provider_and_model() -> None:
     assert split_model({"model": "openai/gpt-4o-mini"}) == ("gpt-4o-mini", "openai")
     assert split_model({"model": "gpt-4o-mini", "custom_llm_provider": "azure"}) == ("gpt-4o-mini", "azure")
-    assert split_model({"model": "claude-sonnet-4-5"}) == ("claude-sonnet-4-5", None)
+    assert split_model({"model": "claude-sonnet-5-5"}) == ("claude-sonnet-5-5", None)
