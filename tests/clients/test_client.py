@@ -273,6 +273,18 @@ def test_one_connection_is_reused_across_checks() -> None:
     assert len({r.client_port for r in fake.requests()}) == 1
 
 
+def test_a_call_may_set_its_own_deadline_and_outage_policy() -> None:
+    seen: list[GovernanceUnavailable] = []
+    with failing_service(503, {"Retry-After": "1"}) as fake, Client(base_url=fake.url, api_key="sk_live_test") as gov:
+        with pytest.raises(GovernanceUnavailable):
+            gov.check(operations=[GUIDE_OPERATION], context={"user_id": "u1"}, deadline=0.5)  # no time to wait 1 s
+        assert len(fake.requests()) == 1
+        result = gov.check([GUIDE_OPERATION], deadline=0.5, outage=FailOpen(seen.append))
+    assert result.fail_open
+    assert len(seen) == 1
+    assert fake.requests()[0].body == {"operations": [GUIDE_OPERATION], "context": {"user_id": "u1"}}
+
+
 def test_fail_open_calls_back_and_allows() -> None:
     seen: list[GovernanceUnavailable] = []
     port = free_port()  # nothing listens there
