@@ -14,6 +14,8 @@ from tests.clients.standins import REPLY, StandIn
 from tests.conftest import LiveServer, SeededCustomer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# A fresh interpreter importing LiteLLM takes tens of seconds on a busy machine.
+pytestmark = pytest.mark.timeout(300)
 
 
 def run_example(name: str, live_server: LiveServer, key: str, provider: StandIn) -> list[str]:
@@ -29,7 +31,7 @@ def run_example(name: str, live_server: LiveServer, key: str, provider: StandIn)
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)], env=env, capture_output=True, text=True, timeout=180, check=False
+        [sys.executable, str(EXAMPLES / name)], env=env, capture_output=True, text=True, timeout=240, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert key not in done.stdout + done.stderr
