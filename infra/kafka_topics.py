@@ -35,6 +35,8 @@ log = logging.getLogger("infra.kafka_topics")
 # Kafka's error code for "topic already exists", and for "topic's partitions already at that count".
 _TOPIC_ALREADY_EXISTS = 36
 _INVALID_PARTITIONS = 37
+# Topic or cluster authorization failed: the client's account may not create or alter topics.
+_NOT_ALLOWED = frozenset({29, 31})
 
 
 class TopicSettings(BaseSettings):
@@ -122,21 +124,36 @@ async def _ensure(admin: AIOKafkaAdminClient, names: list[str], settings: TopicS
             for name in names
         ]
     )
-    created = set()
+    created, refused = set(), set()
     for error in response.topic_errors:
         name, code = error[0], error[1]
         if code == 0:
             created.add(name)
+        elif code in _NOT_ALLOWED:
+            refused.add(name)
         elif code != _TOPIC_ALREADY_EXISTS:
             message = error[2] if len(error) > 2 else ""
             raise KafkaError(f"creating topic {name} failed: error {code} {message}")
-    existing = await _described(admin, [n for n in names if n not in created])
+    existing = await _described(admin, sorted(set(names) - created - refused))
+    if refused:
+        # An account without the right to create topics: the operator creates them (docs/topics.md, "Partitions").
+        # Not a reason to stop producing to the ones that exist.
+        existing.update(await partition_counts(admin, sorted(refused)))
+        log.error(
+            "not allowed to create or check topics %s; create them with %d partitions",
+            sorted(refused - set(existing)) or sorted(refused),
+            wanted,
+        )
     grow = {name: count for name, count in existing.items() if count < wanted}
     for name in sorted(grow):
         try:
             await admin.create_partitions({name: NewPartitions(wanted)})
         except KafkaError as exc:
-            if getattr(exc, "errno", None) != _INVALID_PARTITIONS:  # 37: another process grew it first
+            errno = getattr(exc, "errno", None)
+            if errno in _NOT_ALLOWED:
+                log.error("not allowed to grow topic %s from %d to %d partitions", name, grow[name], wanted)
+                del grow[name]
+            elif errno != _INVALID_PARTITIONS:  # 37: another process grew it first
                 raise
     states = [TopicState(name, wanted, created=True) for name in sorted(created)]
     for name, count in sorted(existing.items()):
