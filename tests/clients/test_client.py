@@ -134,7 +134,7 @@ async def test_429_is_retried_after_retry_after(
     live_server: LiveServer, pg_pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
 ) -> None:
     customer = await _limited_customer(pg_pool, capacity=1, window_s=2)
-    caplog.set_level(logging.WARNING, logger="governance_client")
+    caplog.set_level(logging.INFO, logger="governance_client")
     operation = llm_call(CHAT_MODEL, provider="openai", max_tokens=10)
     async with AsyncClient(base_url=live_server.url, api_key=customer.key, deadline=30) as gov:
         first = await gov.check([operation])

@@ -84,7 +84,7 @@ class _ClientBase:
     def _after_failure(self, error: GovernanceError, attempt: int, ends_at: float) -> float | None:
         delay = self.retry.delay(error, attempt, ends_at - time.monotonic())
         if delay is not None:
-            log.warning(
+            log.info(
                 "governance check attempt %d failed (%s%s); retrying in %.2f s",
                 attempt,
                 f"HTTP {error.status}" if error.status else error.message,
