@@ -108,3 +108,24 @@ def growth(scan: Callable[[str], object], build: Callable[[int], str], attempts:
     small_s = cpu_seconds(lambda: scan(small), repeat=times, attempts=attempts) / times
     large_s = cpu_seconds(lambda: scan(large), attempts=attempts)
     return large_s * 1e6 / (len(large) / 1024), large_s / max(small_s, 1e-9)
+
+
+_WORST_BODY_SHAPES: Final = (
+    "nested brackets",
+    "groups of three",
+    "area codes",
+    "DOB: repeated",
+    "passport + digit",
+    "expanding ligature",
+)
+_STRING = 65_000  # under the check request's 64 KiB string limit
+
+
+def worst_case_body() -> dict[str, object]:
+    """A check of about 1 MiB (the body limit, as JSON with its non-ASCII text escaped) made of the most expensive
+    shapes we know, in a prompt and nine context fields: what a noisy neighbour sends."""
+    context = {
+        f"field_{i}": SHAPES[_WORST_BODY_SHAPES[i % len(_WORST_BODY_SHAPES)]](_STRING)[:_STRING] for i in range(9)
+    }
+    prompt = SHAPES["born + spaces"](_STRING)[:_STRING]
+    return {"operations": [{"type": "llm_call", "model": "gpt-4", "prompt": prompt}], "context": context}

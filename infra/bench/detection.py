@@ -87,6 +87,24 @@ def quality(cache: Path, presidio_mode: str, minimum_s: float) -> dict[str, Any]
     return result
 
 
+_SPEED_FIELDS = (
+    "ours_seconds_per_pass",
+    "presidio_seconds_per_pass",
+    "speed_ratio_cases",
+    "ours_seconds_per_mib",
+    "presidio_seconds_per_mib",
+    "speed_ratio_mib",
+)
+
+
+def speed(quality: dict[str, Any]) -> dict[str, Any]:
+    """The speed figures of a quality run: CPU seconds of both sides and the ratios (None where not measured)."""
+    figure = {field: quality.get(field) for field in _SPEED_FIELDS}
+    ratios = [value for value in (figure["speed_ratio_cases"], figure["speed_ratio_mib"]) if value is not None]
+    figure["ratio"] = min(ratios) if ratios else None
+    return figure
+
+
 def meets_presidio(figures: dict[str, Any]) -> bool | None:
     """Whether ours is at or above Presidio's recall and precision for each of the six shared categories and
     together, and the four context categories are detected (recall > 0): None when either side is missing."""
@@ -98,3 +116,22 @@ def meets_presidio(figures: dict[str, Any]) -> bool | None:
             if ours[category][measure] < theirs[category][measure]:
                 return False
     return all(ours[category]["recall"] > 0 for category in pii_quality.CONTEXT)
+
+
+def main() -> None:
+    """``python -m infra.bench.detection [--presidio build|cached|skip]``: the detection figures alone, as JSON."""
+    import argparse
+    import json
+    import sys
+
+    from infra.bench.environment import BENCH_STATE
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--presidio", choices=("build", "cached", "skip"), default="build")
+    args = parser.parse_args()
+    figures = {"detection_cost": cost(), "detection_quality": quality(BENCH_STATE / "presidio", args.presidio, 2.0)}
+    sys.stdout.write(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

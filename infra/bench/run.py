@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from infra.bench import detection, engine, opa
+from infra.bench.adversarial import worst_case_body
 from infra.bench.e2e import visibility_delays
 from infra.bench.environment import BENCH_STATE, BenchEnvironment, BenchServer, Services, Tenant, cpu_count
 from infra.bench.loadgen import LoadSpec, constant_rate
@@ -29,6 +30,7 @@ from infra.bench.workload import GUIDE_RULES, GUIDE_STEP4
 from infra.bench.writer import writer_vs_raw
 from infra.bench.wrk import run_wrk, write_script
 
+ATTACKER_RATE = 10.0  # worst-case bodies per second from the noisy neighbour (600 a minute)
 FLUSH_INTERVAL_S = 1.0  # the audit writer's default (AUDIT_FLUSH_INTERVAL_S), set explicitly on the server
 BATCH_SIZE = 500  # the audit writer's default (AUDIT_BATCH_SIZE)
 
@@ -101,6 +103,7 @@ class Run:
         self.load_cpu = load_cpu if two else None
         self.env = BenchEnvironment(Services.from_environment())
         self.figures: dict[str, Any] = {}
+        self._attacker = Tenant("", [])
 
     async def execute(self) -> dict[str, Any]:
         started = time.monotonic()
@@ -137,11 +140,53 @@ class Run:
         self.figures["policy_scaling"] = engine.policy_scaling(seconds * 2)
         self.figures["context_scaling"] = engine.context_scaling(seconds, self.plan.context_sizes_kib)
 
+    async def _latency(
+        self, server: BenchServer, http: httpx.AsyncClient, keys: list[str], body: str, rate: float
+    ) -> dict[str, Any]:
+        latency: dict[str, Any] = {"rate_per_s": rate}
+        for name, path in (("check", "/v1/check"), ("bare", CONSTANT_PATH)):
+            await self._drain(http)
+            say(f"latency at {rate}/s: {name}")
+            latency[name] = await constant_rate(
+                LoadSpec(server.url, path, body, keys, rate, self.plan.latency_s), cpu=self.load_cpu
+            )
+        latency["p99_ratio"] = ratio(latency["check"]["p99_ms"], latency["bare"]["p99_ms"])
+        return latency
+
+    async def _noisy_neighbour(self, server: BenchServer, keys: list[str], body: str, rate: float) -> dict[str, Any]:
+        """The victims' p99 at ``rate`` alone, then while one more tenant sends worst-case 1 MiB bodies at
+        ATTACKER_RATE, side by side in one run."""
+        seconds = self.plan.latency_s
+        say(f"noisy neighbour: victims at {rate}/s alone, then beside worst-case bodies at {ATTACKER_RATE}/s")
+        alone = await constant_rate(LoadSpec(server.url, "/v1/check", body, keys, rate, seconds), cpu=self.load_cpu)
+        attack = LoadSpec(
+            server.url,
+            "/v1/check",
+            orjson.dumps(worst_case_body()).decode(),
+            self._attacker.keys,
+            ATTACKER_RATE,
+            seconds,
+        )
+        attacked, attacker = await asyncio.gather(
+            constant_rate(LoadSpec(server.url, "/v1/check", body, keys, rate, seconds), cpu=self.load_cpu),
+            constant_rate(attack, cpu=self.load_cpu),
+        )
+        return {
+            "rate_per_s": rate,
+            "attacker_rate_per_s": ATTACKER_RATE,
+            "alone": alone,
+            "attacked": attacked,
+            "attacker": attacker,
+            "p99_ratio": ratio(attacked["p99_ms"], alone["p99_ms"]),
+        }
+
     def _detection(self) -> None:
         say("personal-data detection: worst-case shapes, then quality and speed against Presidio")
         self.figures["detection_cost"] = detection.cost(attempts=5 if self.plan.mode == "full" else 1)
         minimum_s = self.plan.engine_s / 4
-        self.figures["detection_quality"] = detection.quality(BENCH_STATE / "presidio", self.opa_mode, minimum_s)
+        quality = detection.quality(BENCH_STATE / "presidio", self.opa_mode, minimum_s)
+        self.figures["detection_quality"] = quality
+        self.figures["detection_speed"] = detection.speed(quality)
 
     def _opa(self, summary: dict[str, Any]) -> None:
         figure = self.figures["r2_engine"]
@@ -191,6 +236,7 @@ class Run:
                     for i in range(plan.customers)
                 ]
                 probe = await self.env.create_tenant(http, "bench-e2e", keys=1, rules=GUIDE_RULES)
+                self._attacker = await self.env.create_tenant(http, "bench-attacker", keys=1, rules=GUIDE_RULES)
                 await self._load_phases(server, http, tenants, probe)
 
     async def _load_phases(
@@ -241,15 +287,9 @@ class Run:
             }
 
             rate = round(check_rate * 0.5, 1)
-            latency: dict[str, Any] = {"rate_per_s": rate}
-            for name, path in (("check", "/v1/check"), ("bare", CONSTANT_PATH)):
-                await self._drain(http)
-                say(f"latency at {rate}/s: {name}")
-                latency[name] = await constant_rate(
-                    LoadSpec(server.url, path, body.decode(), keys, rate, plan.latency_s), cpu=self.load_cpu
-                )
-            latency["p99_ratio"] = ratio(latency["check"]["p99_ms"], latency["bare"]["p99_ms"])
-            self.figures["latency"] = latency
+            self.figures["latency"] = await self._latency(server, http, keys, body.decode(), rate)
+            await self._drain(http)
+            self.figures["noisy_neighbour"] = await self._noisy_neighbour(server, keys, body.decode(), rate)
 
             await self._drain(http)
             soak_s = max(plan.memory_total_s - sampler.elapsed(), plan.e2e_s + 1)

@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
-from infra.bench.adversarial import SHAPES
+from infra.bench.adversarial import worst_case_body
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, insert_customer
 from tests.reliability.harness import CHECK, figures, ingress, isolated_env, steady_load
@@ -26,18 +26,10 @@ DEADLINE_S = 2.0
 ATTACK_S = 12.0
 VICTIM_RATE = 5.0
 ATTACKER_RATE = 10.0  # its tier's whole limit: 600 checks a minute
-WORST = ("nested brackets", "groups of three", "area codes", "DOB: repeated", "passport + digit", "expanding ligature")
-STRING = 65_000  # under the 64 KiB string limit
 
 
 def attack_body() -> dict[str, object]:
-    """About 1 MiB (the body limit) of the most expensive shapes we know, in the context and a prompt."""
-    # Nine fields: the ligature is sent escaped (six bytes a character), and the body must stay under 1 MiB.
-    context = {f"field_{i}": SHAPES[WORST[i % len(WORST)]](STRING)[:STRING] for i in range(9)}
-    return {
-        "operations": [{"type": "llm_call", "model": "gpt-4", "prompt": SHAPES["born + spaces"](STRING)[:STRING]}],
-        "context": context,
-    }
+    return worst_case_body()
 
 
 @pytest.fixture(scope="module")
