@@ -30,6 +30,25 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def wait_until_stopped(pid: int, timeout: float = 10.0) -> None:
+    """Until every thread of ``pid`` is in the stopped state (``T`` in ``/proc/<pid>/task/*/stat``)."""
+    import pathlib
+
+    deadline = time.monotonic() + timeout
+    while True:
+        states = []
+        for stat in pathlib.Path(f"/proc/{pid}/task").glob("*/stat"):
+            try:
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+            except (OSError, IndexError):
+                continue  # a thread that just ended
+        if states and all(state in {"T", "t"} for state in states):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {pid} not stopped: thread states {sorted(set(states))}")
+        time.sleep(0.01)
+
+
 @dataclass
 class RedisProcess:
     port: int
@@ -155,8 +174,11 @@ class KafkaProcess:
         wait_for_port(self.port, timeout=60)
 
     def pause(self) -> None:
+        """SIGSTOP, and return only once every thread of the broker is stopped: kill(2) returns before the threads
+        stop, and a network thread still running for that moment could acknowledge a request sent after it."""
         assert self.proc is not None
         self.proc.send_signal(19)  # SIGSTOP
+        wait_until_stopped(self.proc.pid)
 
     def resume(self) -> None:
         assert self.proc is not None
