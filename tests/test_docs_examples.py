@@ -1,12 +1,13 @@
 """Every curl, ``govern`` and Python example in README.md and docs/ runs against a real ingress process.
 
 The examples are found, not listed: each fenced shell block that calls ``curl`` or ``govern`` is run by bash as
-written, with ``curl`` failing on any HTTP error (``--fail-with-body``) and ``set -euo pipefail``; each Python block
-is executed and, where it defines a function, called on real data; each inline ``govern …`` synopsis must name a
-real command and only options that command has. Before running, only what a reader would fill in is replaced:
-``http://localhost:8000`` by the test server's address, and the placeholders (``$ADMIN_KEY``, ``<id>``,
-``sk_live_...``, ``keyid_…``, ``{POLICY_ID}``, ``…``) by a fresh customer, key, policy and admin key made for the
-example. Examples that need something the test stack lacks are in ``SKIPPED`` with the reason.
+written, and any ``curl`` (``--fail-with-body``: an HTTP error too) or ``govern`` in it that fails fails the
+example; each Python block is executed and, where it defines a function, called on real data; each inline
+``govern …`` synopsis must name a real command and only options that command has. Before running, only what a
+reader would fill in is replaced: ``http://localhost:8000`` by the test server's address, and the placeholders
+(``$ADMIN_KEY``, ``<id>``, ``sk_live_...``, ``keyid_…``, ``{POLICY_ID}``, ``…``) by a fresh customer, key, policy
+and admin key made for the example. Examples that need something the test stack lacks are in ``SKIPPED`` with the
+reason.
 """
 
 from __future__ import annotations
@@ -257,9 +258,9 @@ async def test_shell_example_runs(
             timeout=90,
             check=False,
         )
-    assert done.returncode == 0, (
-        f"{example.id} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-    )
+    output = f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    assert done.returncode == 0, f"{example.id} failed ({done.returncode}):\n{output}"
+    assert not marker.exists(), f"{example.id}: a command failed:\n{output}"  # also inside $(...)
 
 
 # --- inline govern synopses -------------------------------------------------------------------------------------
