@@ -44,9 +44,10 @@ class SaslBroker:
     log: Path
 
 
-@pytest.fixture(scope="module")
-def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslBroker]:
-    folder = tmp_path_factory.mktemp("sasl-kafka")
+def _start(folder: Path) -> tuple[subprocess.Popen[bytes], int, Path] | None:
+    """Render the compose configuration on free ports, format with the SCRAM user, start; None when the broker
+    exited before it started (a port taken in the meantime by another process)."""
+    shutil.rmtree(folder / "data", ignore_errors=True)
     client, controller, internal = free_port(), free_port(), free_port()
     conf = folder / "server.properties"
     rendered = TEMPLATE.read_text()
@@ -72,21 +73,33 @@ def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslBroker
     )
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
     log = folder / "kafka.log"
+    log.write_text("")
     with log.open("ab") as out:
         java = ["java", "-Xmx256m", "-Xms128m", f"-Dlog4j2.configurationFile={LOG4J}", "-cp", classpath]
         proc = subprocess.Popen(
-            [*java, "kafka.Kafka", str(conf)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            [*java, "kafka.Kafka", str(conf)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
+    deadline = time.monotonic() + 120
+    while "Kafka Server started" not in log.read_text(errors="replace"):
+        if proc.poll() is not None:
+            return None
+        assert time.monotonic() < deadline, "the SASL broker did not start"
+        time.sleep(0.3)
+    wait_for_port(client)
+    return proc, client, log
+
+
+@pytest.fixture(scope="module")
+def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslBroker]:
+    folder = tmp_path_factory.mktemp("sasl-kafka")
+    started = None
+    for _ in range(3):
+        started = _start(folder)
+        if started is not None:
+            break
+    assert started is not None, (folder / "kafka.log").read_text(errors="replace")[-3000:]
+    proc, client, log = started
     try:
-        deadline = time.monotonic() + 120
-        while "Kafka Server started" not in log.read_text(errors="replace"):
-            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "the SASL broker did not start"
-            time.sleep(0.3)
-        wait_for_port(client)
         yield SaslBroker(f"127.0.0.1:{client}", log)
     finally:
         proc.terminate()
