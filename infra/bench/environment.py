@@ -182,6 +182,8 @@ class BenchEnvironment:
                 "REDIS_URL": self.services.redis_url,
                 "KAFKA_BOOTSTRAP_SERVERS": self.services.kafka_bootstrap_servers,
                 "AUDIT_GROUP_ID": f"bench-audit-{self.run_id}",
+                # The end-to-end poller reads /v1/decisions every 50 ms: the read bucket must not refuse it.
+                "READ_RATE_LIMIT_CAPACITY": "1000000",
                 **self.topics,
             }
         )
