@@ -42,7 +42,7 @@ class Resources:
     async def open(cls, settings: IngressSettings) -> Resources:
         resources = cls(
             settings=settings,
-            redis=build_redis_client(settings.redis_url),
+            redis=build_redis_client(settings.redis_url, timeout=settings.rate_limit_redis_timeout_s),
             broker=build_kafka_broker(settings.kafka_bootstrap_servers, client_id="governance-ingress"),
         )
         await asyncio.gather(resources.postgres(), resources.connect_broker(), return_exceptions=True)
