@@ -30,8 +30,10 @@ from ingress.settings import IngressSettings
 from schemas import topics
 from schemas.alerting import AlertRuleCreate, WebhookCreate, WebhookCreated
 from schemas.decision_event import DecisionEvent, PersonalDataFinding
+from schemas.receipt import new_request_salt, request_digest
 from schemas.signal_event import SignalEvent
 from tests.processes import free_port
+from tests.test_audit_support import signed
 from workers.webhooks import WebhookDeliveryWorker, WebhookSettings
 
 
@@ -133,6 +135,7 @@ def decision(
         reason="Within policy limits" if allowed else "Blocked by policy",
         personal_data=[PersonalDataFinding(category="email", path=f"context.f{i}") for i in range(pii)],
         latency_ms=1.0,
+        request_digest=request_digest({"test": True}, new_request_salt()),
     )
 
 
@@ -158,10 +161,12 @@ async def produce(settings: IngressSettings, events: Iterable[DecisionEvent | Si
     try:
         for event in events:
             is_decision = isinstance(event, DecisionEvent)
+            # Decisions signed as ingress signs them: the run's audit writers share this topic and store no other.
+            sent = signed(event) if isinstance(event, DecisionEvent) else event
             key = str(event.customer_id or "unknown").encode()
             await producer.send_and_wait(
                 settings.decisions_topic if is_decision else settings.signals_topic,
-                event.model_dump_json().encode(),
+                sent.model_dump_json().encode(),
                 key=key,
                 headers=[(topics.HEADER_EVENT_TYPE, b"decision" if is_decision else b"signal")],
             )

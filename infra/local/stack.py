@@ -6,7 +6,7 @@ idempotent: a service whose process is alive and healthy is left alone. When a s
 message names it, its address and its log file, everything this invocation started is stopped again, and the
 exit status is non-zero.
 
-Usage: python3 infra/local/stack.py up [postgres redis kafka] | down | status | tools [promtool prometheus chromium wrk]
+Usage: python3 infra/local/stack.py up [postgres redis kafka] | down | status | tools [promtool prometheus chromium wrk jq node npm]
 """
 
 from __future__ import annotations
@@ -510,6 +510,9 @@ TOOLS: dict[str, str] = {
     "prometheus": "prometheus",  # scrapes test processes: every dashboard panel and alert rule evaluated on real data
     "chromium": "chromium",  # dashboard browser tests (driven by Playwright, no browser download)
     "wrk": "wrk",  # HTTP load generator for benchmarks
+    "jq": "jq",  # the docs' shell examples read JSON with it (tests/test_docs_examples.py runs them)
+    "node": "nodejs",  # runs the official AsyncAPI parser (tests/test_contracts.py)
+    "npm": "npm",  # installs that parser into .state/tools
 }
 
 
