@@ -6,7 +6,8 @@ idempotent: a service whose process is alive and healthy is left alone. When a s
 message names it, its address and its log file, everything this invocation started is stopped again, and the
 exit status is non-zero.
 
-Usage: python3 infra/local/stack.py up [postgres redis kafka] | down | status | tools [promtool prometheus chromium wrk jq node npm]
+Usage: python3 infra/local/stack.py up [postgres redis kafka] | down | status
+       | tools [promtool prometheus chromium wrk jq node npm]
 """
 
 from __future__ import annotations
