@@ -48,7 +48,10 @@ class DiskSpool:
         return self._depth
 
     def refresh_depth(self) -> int:
-        self._depth = sum(1 for _ in self.folder.glob("*.event"))
+        """Count the events on disk again. A folder that is not there (or not a folder) counts nothing, which says
+        nothing about what it holds once back: the last count stands, so the limit still holds then."""
+        if self.folder.is_dir():
+            self._depth = sum(1 for _ in self.folder.glob("*.event"))
         return self._depth
 
     def write(self, topic: str, key: bytes, headers: dict[str, str], value: bytes) -> Path:

@@ -123,3 +123,23 @@ async def test_unwritable_spool_with_kafka_down_refuses(tmp_path: Path) -> None:
     with pytest.raises(PublishUnavailable):
         await publisher.publish(b"k", b"v2", publisher.headers())
     assert publisher.stats.failed == 1
+
+
+def test_a_spool_folder_that_went_missing_keeps_its_count(tmp_path: Path) -> None:
+    # The relay recounts the spool periodically; a recount while the folder is gone (a failing disk) must not let
+    # the spool take more than its limit once the folder is back.
+    from infra.spool import DiskSpool, SpoolFull
+
+    folder = tmp_path / "spool"
+    spool = DiskSpool(folder, max_events=3)
+    for index in range(3):
+        spool.write("t", b"k", {}, f"v{index}".encode())
+    saved = tmp_path / "saved"
+    folder.rename(saved)
+    folder.write_text("not a folder")
+    assert spool.refresh_depth() == 3
+    folder.unlink()
+    saved.rename(folder)
+    assert spool.refresh_depth() == 3
+    with pytest.raises(SpoolFull):
+        spool.write("t", b"k", {}, b"v3")
