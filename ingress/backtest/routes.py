@@ -34,8 +34,9 @@ class BacktestRequest(BaseModel):
     # Within what the audit log can hold: a year 154 is the caller's mistake (422), not the store failing (503).
     start: Annotated[IsoDatetime | None, Field(alias="from"), AfterValidator(storable)] = None
     end: Annotated[IsoDatetime | None, Field(alias="to"), AfterValidator(storable)] = None
-    max_decisions: int = Field(100_000, ge=1, le=MAX_DECISIONS)
-    samples: int = Field(10, ge=0, le=100)
+    # Strict JSON integers, as every admin count: `"samples": false` was read as 0.
+    max_decisions: int = Field(100_000, ge=1, le=MAX_DECISIONS, strict=True)
+    samples: int = Field(10, ge=0, le=100, strict=True)
 
 
 def _utc(moment: datetime) -> str:
