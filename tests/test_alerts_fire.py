@@ -131,9 +131,11 @@ async def test_consumer_lag_alert_fires_while_the_audit_writer_is_stopped(
             finally:
                 await producer.stop()
             lag = wait_for_metric(group_lag, at_least=arriving, what=f"lag of {group}")
-            assert lag == arriving
+            # Every arriving decision is lag; so may be the last of the writer's own three if its final commit did
+            # not land before it stopped.
+            assert arriving <= lag <= arriving + 3
             alert = one_alert(prometheus, "GovernanceConsumerLagHigh", group=group)
-            assert float(alert["value"]) == arriving  # type: ignore[arg-type]
+            assert float(alert["value"]) >= arriving  # type: ignore[arg-type]
 
 
 # --- the workers ----------------------------------------------------------------------------------------------

