@@ -20,7 +20,7 @@ import pytest
 from infra.kafka_topics import delete_topics
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, run_topic, server_env
-from tests.processes import free_port, wait_for_port
+from tests.processes import free_port, stop_process, wait_for_port
 from tests.prometheus_server import sample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,13 +93,7 @@ def run_role(settings: IngressSettings, module: str, state: Path, *args: str, **
         wait_for_port(port, timeout=60)
         yield role
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 def ingress_target(server: LiveServer) -> str:

@@ -31,7 +31,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, run_topic, server_env
-from tests.processes import free_port
+from tests.processes import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES_FILE = ROOT / "test-artifacts" / "reliability" / "figures.jsonl"
@@ -106,13 +106,7 @@ def ingress(
             time.sleep(0.2)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 async def wait_ready(url: str, component: str = "kafka", timeout: float = 30.0) -> None:
