@@ -355,6 +355,13 @@ def _kafka_fetch() -> None:
     marker.write_text(KAFKA_POM.read_text())
 
 
+def kafka_classpath() -> str:
+    """The Java classpath of the Kafka broker, after fetching its jars when they are missing (also used by
+    infra/local/kafka_cluster.py)."""
+    _kafka_fetch()
+    return f"{KAFKA_LIBS}/*"
+
+
 def _kafka_config() -> str:
     return "\n".join(
         [
@@ -396,14 +403,13 @@ def _kafka_healthy() -> bool:
 
 
 def _kafka_start() -> None:
-    _kafka_fetch()
+    classpath = kafka_classpath()
     if _kafka_healthy():
         return
     if _port_open(KAFKA_PORT) or _port_open(KAFKA_CONTROLLER_PORT):
         raise StackError(f"Kafka: {HOST}:{KAFKA_PORT} or :{KAFKA_CONTROLLER_PORT} is already taken by another process")
     KAFKA_HOME.mkdir(parents=True, exist_ok=True)
     KAFKA_CONF.write_text(_kafka_config())
-    classpath = f"{KAFKA_LIBS}/*"
     if not (KAFKA_DATA / "meta.properties").exists():
         cluster_id = _run(["java", "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"]).stdout.strip()
         cluster_id = cluster_id.splitlines()[-1] if cluster_id else str(uuid.uuid4())
