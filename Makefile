@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up down logs test lint typecheck fmt install services tools bench status clean
+.PHONY: up down logs test test-cluster lint typecheck fmt install services tools bench status clean
 
 # The local stack is a local run; ENVIRONMENT unset means production (fail-closed defaults).
 export ENVIRONMENT ?= local
@@ -43,20 +43,24 @@ logs:
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check ingress consumers workers schemas infra tests clients
+	$(BIN)/ruff format --check ingress consumers workers schemas infra bench tests clients
 
 typecheck: install
 	$(BIN)/mypy
 
 fmt: install
-	$(BIN)/ruff format ingress consumers workers schemas infra tests clients
+	$(BIN)/ruff format ingress consumers workers schemas infra bench tests clients
 	$(BIN)/ruff check --fix .
 
 test: services tools lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The three-broker Kafka failover scenario (docs/reliability.md, 19): three more JVMs, so not part of `test`.
+test-cluster: services tools
+	$(BIN)/python -m pytest -m cluster tests/reliability/test_broker_failover.py -s $(PYTEST_ARGS)
+
 bench: services tools
-	$(BIN)/python -m infra.bench $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: down
 	rm -rf .state

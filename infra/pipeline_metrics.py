@@ -1,6 +1,6 @@
 """Prometheus metrics of the audit pipeline (consumers) and the workers, and the endpoint that serves them.
 
-The ingress has its own set in ``ingress.metrics``; the names here never clash with it. Consumers serve their
+The ingress has its own set in ``ingress.http.metrics``; the names here never clash with it. Consumers serve their
 metrics on :9101 and workers on :9102 (``start_metrics_server``); ``infra/prometheus/prometheus.yml`` scrapes both.
 
 Label cardinality stays bounded by things we control, never by traffic:

@@ -1,46 +1,44 @@
-"""The ingress application factory."""
+"""The check-path application: ``POST /v1/check``, the admin API, health and metrics.
+
+This process holds PostgreSQL, Redis and the Kafka producer, and nothing else: no ClickHouse client, no Kafka
+consumer, no analytics query, export, backtest or spool relay. Those paths are answered by the audit read side
+(``python -m ingress.audit``), to which :8000 forwards them (``ingress.http.forward``); the spool is relayed by
+``python -m workers``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import Depends, FastAPI
 
-from consumers.audit.writer import AuditWriter
 from infra.receipt_keys import ReceiptKeyring
 from infra.sentry import init_sentry
 from infra.spool import DiskSpool
-from ingress import admin, backtest, check, health, receipts
-from ingress.alerting import router as alerting_router
-from ingress.analytics import analytics_router, start_audit, stop_audit
+from ingress.admin import router as admin_router
+from ingress.admin.alerting import router as alerting_router
 from ingress.auth.service import AuthService
-from ingress.backtest.runner import BacktestRunner
-from ingress.body_limit import BodyLimitMiddleware
-from ingress.budgets import BudgetCounter
 from ingress.changes import ChangeListener
-from ingress.check import CheckServices
-from ingress.customer_config import CustomerConfigCache
-from ingress.errors import ERROR_RESPONSES, install_error_handlers
-from ingress.http_metrics import HttpMetricsMiddleware
-from ingress.publisher import DecisionPublisher
-from ingress.ratelimit import Limit, RateLimiter
-from ingress.read_limits import RateLimitHeadersMiddleware, admin_reads
-from ingress.receipts import ReceiptSigner
-from ingress.request_context import RequestIdMiddleware
+from ingress.check import receipts, route
+from ingress.check.budgets import BudgetCounter
+from ingress.check.config_cache import CustomerConfigCache
+from ingress.check.publisher import DecisionPublisher
+from ingress.check.ratelimit import Limit, RateLimiter
+from ingress.check.receipts import ReceiptSigner
+from ingress.check.route import CheckServices
+from ingress.check.scan_lane import ScanLane
+from ingress.check.signals import SignalRecorder
+from ingress.http import health
+from ingress.http.application import extend_openapi, freeze_startup_heap, new_app
+from ingress.http.forward import ReadSideForwarder, forwarding_router
+from ingress.http.read_limits import admin_reads
 from ingress.resources import Resources
-from ingress.responses import JsonResponse
-from ingress.scan_lane import ScanLane
 from ingress.settings import IngressSettings
-from ingress.signals import SignalRecorder
 from ingress.store_metrics import StoreMetricsSampler
-from workers.spool_relay import SpoolRelay
-
-log = logging.getLogger("ingress.app")
 
 
 def build_check_services(settings: IngressSettings, resources: Resources) -> CheckServices:
@@ -64,61 +62,43 @@ def build_check_services(settings: IngressSettings, resources: Resources) -> Che
     signals = SignalRecorder(
         lambda: resources.broker if resources.broker_connected else None, topic=settings.signals_topic
     )
-    receipts = ReceiptSigner(ReceiptKeyring(settings.receipt_keys_dir, settings.receipt_signing_key))
+    receipt_signer = ReceiptSigner(ReceiptKeyring(settings.receipt_keys_dir, settings.receipt_signing_key))
     budgets = BudgetCounter(resources.redis, timeout_s=settings.rate_limit_redis_timeout_s)
     return CheckServices(
         config=config,
         limiter=limiter,
         publisher=publisher,
         signals=signals,
-        receipts=receipts,
+        receipts=receipt_signer,
         budgets=budgets,
         scan=ScanLane(),
     )
 
 
-def _document_check_request(app: FastAPI) -> None:
-    """Add ``CheckRequest`` (and what it names) to the OpenAPI components that ``POST /v1/check`` refers to."""
-    generate = app.openapi
+def _documented_elsewhere() -> dict[str, Any]:
+    """The check request's schemas, and the read side's operations (answered by forwarding), for this app's
+    OpenAPI document: one document on :8000 describes every path :8000 answers."""
+    from ingress.audit.app import read_side_openapi  # documentation only: no ClickHouse handle is opened
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            components = generate().setdefault("components", {}).setdefault("schemas", {})
-            for name, definition in check.request_schemas().items():
-                components.setdefault(name, definition)
-        return app.openapi_schema or generate()
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    document = read_side_openapi()
+    document.setdefault("components", {}).setdefault("schemas", {}).update(route.request_schemas())
+    return document
 
 
-async def _stop_audit_bounded(writer: AuditWriter | None, timeout_s: float = 15.0) -> None:
-    """Stop the in-process audit writer, but not forever: leaving the consumer group in the middle of a rebalance
-    can take a session timeout. What it did not commit is delivered again, and deduplicated."""
-    try:
-        await asyncio.wait_for(stop_audit(writer), timeout=timeout_s)
-    except TimeoutError:
-        log.warning("the audit writer did not stop within %.0f s; uncommitted records will be redelivered", timeout_s)
-
-
-def _mount(app: FastAPI, settings: IngressSettings) -> None:
-    """The routers and the middleware."""
+def _mount(app: FastAPI) -> None:
     app.include_router(health.router)
-    app.include_router(check.router)
+    app.include_router(route.router)
     app.include_router(receipts.router)
-    # Every admin call takes a token from the admin key's read bucket (ingress/read_limits.py); the analytics and
-    # backtest routes name their own buckets.
-    app.include_router(admin.router, dependencies=[Depends(admin_reads)])
-    app.include_router(analytics_router)
-    app.include_router(backtest.router)
+    # Every admin call takes a token from the admin key's read bucket (ingress/http/read_limits.py).
+    app.include_router(admin_router, dependencies=[Depends(admin_reads)])
     app.include_router(alerting_router, dependencies=[Depends(admin_reads)])
-    # Outermost last: request id → metrics → rate-limit headers → body limit → routes.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(HttpMetricsMiddleware)
-    app.add_middleware(RequestIdMiddleware)
+    app.include_router(forwarding_router())
 
 
-def create_app(settings: IngressSettings | None = None) -> FastAPI:
+def create_app(
+    settings: IngressSettings | None = None, *, read_side_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """``read_side_transport`` replaces the network path to the read side (tests run both apps in one process)."""
     settings = settings or IngressSettings()
     init_sentry("ingress", settings)  # here, not only in __main__: every uvicorn worker process builds the app
 
@@ -130,62 +110,35 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         app.state.auth = auth
         services = build_check_services(settings, resources)
         app.state.check = services
+        app.state.limiter = services.limiter
         app.state.signals = services.signals
         app.state.receipts = services.receipts
+        forwarder = ReadSideForwarder(settings.audit_api_url, settings.audit_forward_timeout_s, read_side_transport)
+        app.state.forwarder = forwarder
+        app.state.extra_probes = forwarder.probes()
         changes = ChangeListener(settings.database_url)
         changes.subscribe(auth.on_change)
         changes.subscribe(services.config.on_change)
-        app.state.changes = changes
-        relay = SpoolRelay(services.publisher.spool, lambda: resources.broker if resources.broker_connected else None)
-        app.state.spool_relay = relay
         changes.start()
         auth.start()
-        relay.start()
         store_metrics = StoreMetricsSampler(resources.postgres, resources.redis)  # key ages, rotations, Redis memory
         store_metrics.start()
         services.signals.start()
         reconnect = asyncio.create_task(resources.keep_broker_connected(), name="kafka-reconnect")
-        backtests = BacktestRunner(
-            concurrency=settings.backtest_concurrency, time_budget_s=settings.backtest_time_budget_s
-        )
-        app.state.backtests = backtests
-        # --- audit pipeline (ingress/analytics/lifecycle.py): migrate the embedded ClickHouse; run the writer here
-        # when this process owns it (AUDIT_IN_PROCESS=auto|true) ---
-        app.state.audit_writer = await start_audit(settings, resources)
-        # --- end audit pipeline ---
-        # Everything allocated so far lives as long as the process: move it out of the collector's sight, so a full
-        # collection walks only what requests allocate (measured: full-GC pauses from ~100 ms to ~7 ms).
-        gc.collect()
-        gc.freeze()
+        freeze_startup_heap()
         try:
             yield
         finally:
-            # --- audit pipeline: flush, commit, leave the group ---
-            await _stop_audit_bounded(app.state.audit_writer)
-            # --- end audit pipeline ---
             reconnect.cancel()
-            backtests.close()
             services.scan.close()
             await services.signals.stop()
-            await relay.stop()
             await store_metrics.stop()
             await auth.stop()
             await changes.stop()
+            await forwarder.close()
             await resources.close()
 
-    # The interactive docs load Swagger UI and ReDoc from a CDN: served in local and test runs only.
-    local = settings.environment in {"local", "test"}
-    app = FastAPI(
-        title="AI Governance Check API",
-        version="1.0.0",
-        default_response_class=JsonResponse,
-        lifespan=lifespan,
-        docs_url="/docs" if local else None,
-        redoc_url="/redoc" if local else None,
-        responses=ERROR_RESPONSES,  # every operation documents the error shape it may answer with
-    )
-    app.state.settings = settings
-    _document_check_request(app)
-    install_error_handlers(app)
-    _mount(app, settings)
+    app = new_app(settings, lifespan, title="AI Governance Check API")
+    extend_openapi(app, _documented_elsewhere)
+    _mount(app)
     return app

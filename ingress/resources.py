@@ -1,4 +1,8 @@
-"""The connections one ingress process holds, opened at start-up and closed at shutdown.
+"""The connections an ingress process holds, opened at start-up and closed at shutdown.
+
+``Stores`` (PostgreSQL and Redis) is what every HTTP process of the role needs; ``Resources`` adds the Kafka
+producer of the check path. The read side adds its ClickHouse client (``ingress.audit.resources``): the check
+path holds none.
 
 Opening tolerates a dependency that is down: the process still starts, ``/ready`` reports the component as down,
 and the connection is retried by the next caller. Degrade, don't fall over.
@@ -9,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-from clickhouse_connect.driver.client import Client
 from faststream.kafka import KafkaBroker
 
-from infra.clickhouse import build_clickhouse_client
 from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
 from infra.postgres import build_postgres_pool
@@ -27,26 +30,17 @@ from ingress.settings import IngressSettings
 log = logging.getLogger("ingress.resources")
 
 
+Probe = Callable[[], Awaitable[Any]]
+
+
 @dataclass
-class Resources:
+class Stores:
+    """PostgreSQL (opened on first use) and Redis."""
+
     settings: IngressSettings
     redis: aioredis.Redis
-    broker: KafkaBroker
     pool: asyncpg.Pool | None = None
-    clickhouse: Client | None = None
-    broker_connected: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _broker_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @classmethod
-    async def open(cls, settings: IngressSettings) -> Resources:
-        resources = cls(
-            settings=settings,
-            redis=build_redis_client(settings.redis_url, timeout=settings.rate_limit_redis_timeout_s),
-            broker=build_kafka_broker(settings.kafka_bootstrap_servers, client_id="governance-ingress"),
-        )
-        await asyncio.gather(resources.postgres(), resources.connect_broker(), return_exceptions=True)
-        return resources
 
     async def postgres(self) -> asyncpg.Pool:
         """The pool, opened on first use (and again after a failed open)."""
@@ -64,6 +58,44 @@ class Resources:
                     log.warning("PostgreSQL unavailable: %s", type(exc).__name__)
                     raise
         return self.pool
+
+    def probes(self) -> dict[str, Probe]:
+        """What ``/ready`` checks, by component name."""
+
+        async def postgres() -> None:
+            pool = await self.postgres()
+            await pool.fetchval("SELECT 1")
+
+        async def redis() -> None:
+            await self.redis.ping()
+
+        return {"postgres": postgres, "redis": redis}
+
+    async def close(self) -> None:
+        results: list[Any] = []
+        if self.pool is not None:
+            results.append(self.pool.close())
+        results.append(self.redis.aclose())
+        await asyncio.gather(*results, return_exceptions=True)
+
+
+@dataclass(kw_only=True)
+class Resources(Stores):
+    """The check path's connections: the stores and the Kafka producer (never a ClickHouse client)."""
+
+    broker: KafkaBroker
+    broker_connected: bool = False
+    _broker_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    async def open(cls, settings: IngressSettings) -> Resources:
+        resources = cls(
+            settings=settings,
+            redis=build_redis_client(settings.redis_url, timeout=settings.rate_limit_redis_timeout_s),
+            broker=build_kafka_broker(settings.kafka_bootstrap_servers, client_id="governance-ingress"),
+        )
+        await asyncio.gather(resources.postgres(), resources.connect_broker(), return_exceptions=True)
+        return resources
 
     async def connect_broker(self) -> KafkaBroker:
         if not self.broker_connected:
@@ -93,20 +125,16 @@ class Resources:
             if not self.broker_connected:
                 await asyncio.sleep(interval_s)
 
-    async def clickhouse_client(self) -> Client:
-        if self.clickhouse is None:
-            self.clickhouse = await asyncio.to_thread(
-                build_clickhouse_client,
-                self.settings.clickhouse_dsn,
-                database=self.settings.clickhouse_database,
-            )
-        return self.clickhouse
+    def probes(self) -> dict[str, Probe]:
+        async def kafka() -> None:
+            broker = await self.connect_broker()
+            if not await broker.ping(timeout=self.settings.ready_timeout_s):
+                raise ConnectionError("broker did not answer")
+
+        return {**super().probes(), "kafka": kafka}
 
     async def close(self) -> None:
-        results: list[Any] = []
         if self.broker_connected:
-            results.append(self.broker.stop())
-        if self.pool is not None:
-            results.append(self.pool.close())
-        results.append(self.redis.aclose())
-        await asyncio.gather(*results, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+        await super().close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -13,7 +14,15 @@ from infra.settings import CommonSettings
 class IngressSettings(CommonSettings):
     api_host: str = Field("127.0.0.1", alias="API_HOST")
     api_port: int = Field(8000, alias="API_PORT")
-    api_workers: int = Field(1, alias="API_WORKERS", ge=1)
+    # The check path's processes: one per core unless told otherwise.
+    api_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, alias="API_WORKERS", ge=1)
+    # The audit read side (``python -m ingress.audit``): its own process on a loopback port, reached by ingress,
+    # which forwards the history, summary, export and backtest paths to it (ingress/http/forward.py).
+    audit_api_host: str = Field("127.0.0.1", alias="AUDIT_API_HOST")
+    audit_api_port: int = Field(8001, alias="AUDIT_API_PORT")
+    audit_api_url_override: str = Field("", alias="AUDIT_API_URL")
+    # An export of every row streams for as long as it takes; this bounds a silent read side, not a slow export.
+    audit_forward_timeout_s: float = Field(30.0, alias="AUDIT_FORWARD_TIMEOUT_S", gt=0)
     key_cache_ttl_s: float = Field(300.0, alias="KEY_CACHE_TTL_S", gt=0)
     bcrypt_rounds: int = Field(12, alias="BCRYPT_ROUNDS", ge=4, le=16)
     rate_limit_free_capacity: int = Field(100, alias="RATE_LIMIT_FREE_CAPACITY", gt=0)
@@ -30,14 +39,14 @@ class IngressSettings(CommonSettings):
     receipt_keys_dir_override: str = Field("", alias="RECEIPT_KEYS_DIR")
     receipt_signing_key: str = Field("", alias="RECEIPT_SIGNING_KEY", repr=False)
     ready_timeout_s: float = Field(1.0, alias="READY_TIMEOUT_S", gt=0)
-    # Every path but the check (ingress/read_limits.py): one bucket per admin or customer key for reads and admin
+    # Every path but the check (ingress/http/read_limits.py): one bucket per admin or customer key for reads and admin
     # calls, a smaller one per admin key for backtests.
     read_rate_limit_capacity: int = Field(600, alias="READ_RATE_LIMIT_CAPACITY", gt=0)
     read_rate_limit_window_s: int = Field(60, alias="READ_RATE_LIMIT_WINDOW_S", gt=0)
     backtest_rate_limit_capacity: int = Field(10, alias="BACKTEST_RATE_LIMIT_CAPACITY", gt=0)
     backtest_rate_limit_window_s: int = Field(60, alias="BACKTEST_RATE_LIMIT_WINDOW_S", gt=0)
-    # Backtests replay in worker processes of their own (ingress/backtest/runner.py): at most this many at once per
-    # ingress process (more are refused with a 429), each stopped after this many seconds of replay.
+    # Backtests replay in worker processes of their own (ingress/audit/backtest/runner.py): at most this many at
+    # once in the read side (more are refused with a 429), each stopped after this many seconds of replay.
     backtest_concurrency: int = Field(1, alias="BACKTEST_CONCURRENCY", ge=1, le=8)
     backtest_time_budget_s: float = Field(60.0, alias="BACKTEST_TIME_BUDGET_S", gt=0, le=3600)
     # Bearer token for /metrics. Unset: /metrics is open in local and test runs and refused elsewhere.
@@ -53,6 +62,10 @@ class IngressSettings(CommonSettings):
         if self.metrics_token and len(self.metrics_token) < 16:
             raise ValueError("METRICS_TOKEN must be at least 16 characters (openssl rand -hex 32)")
         return self
+
+    @property
+    def audit_api_url(self) -> str:
+        return self.audit_api_url_override or f"http://127.0.0.1:{self.audit_api_port}"
 
     @property
     def spool_dir(self) -> Path:

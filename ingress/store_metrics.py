@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import redis.asyncio as aioredis
 
-from ingress import metrics
+from ingress.http import metrics
 
 log = logging.getLogger("ingress.store_metrics")
 
@@ -92,7 +92,10 @@ class StoreMetricsSampler:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="store-metrics")
 
     async def stop(self) -> None:
+        """Cancel the sampler, again until it has stopped: a cancellation that lands inside a store client's own
+        timeout handling can be absorbed there, and the loop would sleep on."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait([self._task], timeout=1.0)
             self._task = None

@@ -11,7 +11,7 @@ import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,15 +24,18 @@ from clickhouse_connect.driver.client import Client
 from fastapi import FastAPI
 
 from infra.clickhouse import build_clickhouse_client
+from infra.kafka_topics import TopicSettings, ensure_topics
 from infra.migrate import migrate_clickhouse, migrate_postgres
 from infra.postgres import build_postgres_pool
 from ingress.app import create_app
-from ingress.keys import generate_key, hash_key
+from ingress.audit.app import create_app as create_audit_app
+from ingress.auth.keys import generate_key, hash_key
 from ingress.settings import IngressSettings
-from tests.processes import free_port
+from tests.processes import free_port, stop_process
 from tests.receipt_keyring import RECEIPT_KEYS_DIR
 from tests.services import Endpoints, test_endpoints
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUN_ID = uuid.uuid4().hex[:10]
 # Every topic a test makes on the shared broker is named under this prefix (``run_topic``), so the run can delete
 # exactly its own at the end while other runs use the same broker.
@@ -178,20 +181,43 @@ async def redis_client(settings: IngressSettings) -> AsyncIterator[aioredis.Redi
 
 
 @pytest.fixture
-def unique_topic(kafka_topics_removed: str) -> str:
-    return run_topic(uuid.uuid4().hex[:12])
+async def unique_topic(endpoints: Endpoints, kafka_topics_removed: str) -> str:
+    """A topic of the test's own, created with 3 partitions (the brokers create no topic on first use)."""
+    name = run_topic(uuid.uuid4().hex[:12])
+    await ensure_topics(endpoints.kafka_bootstrap_servers, [name], TopicSettings(KAFKA_TOPIC_PARTITIONS=3))
+    return name
+
+
+@asynccontextmanager
+async def running_apps(settings: IngressSettings) -> AsyncIterator[FastAPI]:
+    """The check-path app and the audit read side, both in this process and started, the first forwarding the
+    history paths to the second as ingress does over loopback. Yields the check-path app; the read side is its
+    ``state.read_side``."""
+    read_side = create_audit_app(settings)
+    async with read_side.router.lifespan_context(read_side):
+        application = create_app(settings, read_side_transport=httpx.ASGITransport(app=read_side))
+        application.state.read_side = read_side
+        async with application.router.lifespan_context(application):
+            yield application
 
 
 @pytest.fixture
 async def app(
     settings: IngressSettings, migrated: str, clickhouse: Client, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[FastAPI]:
-    """The ingress app in process. Without its audit writer: each test's app would otherwise join and leave the
-    same consumer group (seconds of rebalancing per test); the audit tests start writers of their own."""
+    """The check-path app in process, forwarding the history paths to the read side in the same process
+    (``audit_app``). Without the audit writer: each test's app would otherwise join and leave the same consumer
+    group (seconds of rebalancing per test); the audit tests start writers of their own."""
     monkeypatch.setenv("AUDIT_IN_PROCESS", "false")
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running_apps(settings) as application:
         yield application
+
+
+@pytest.fixture
+def audit_app(app: FastAPI) -> FastAPI:
+    """The audit read side that ``app`` forwards to."""
+    read_side: FastAPI = app.state.read_side
+    return read_side
 
 
 @pytest.fixture
@@ -252,13 +278,26 @@ async def customer(pg_pool: asyncpg.Pool) -> SeededCustomer:
 
 @dataclass
 class LiveServer:
+    """The ingress role as ``make up`` runs it: the check path (``python -m ingress``, ``proc``) on ``url``, and the
+    audit read side (``python -m ingress.audit``, ``audit``) that it forwards the history paths to."""
+
     url: str
     env: dict[str, str]
     proc: subprocess.Popen[bytes]
     log_path: Path
+    audit: subprocess.Popen[bytes] | None = None
+    audit_url: str = ""
+    audit_log_path: Path | None = None
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        text = self.log_path.read_text(errors="replace")
+        if self.audit_log_path is not None and self.audit_log_path.exists():
+            text += "\n--- audit read side ---\n" + self.audit_log_path.read_text(errors="replace")
+        return text
+
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return [proc for proc in (self.proc, self.audit) if proc is not None]
 
 
 def server_env(settings: IngressSettings, **overrides: str) -> dict[str, str]:
@@ -279,55 +318,70 @@ def server_env(settings: IngressSettings, **overrides: str) -> dict[str, str]:
             # each server process reads the decisions with an audit consumer group of its own
             "AUDIT_GROUP_ID": f"governance-audit-{uuid.uuid4().hex[:8]}",
             "LOG_LEVEL": "WARNING",
+            "API_WORKERS": "1",
         }
     )
     env.update(overrides)
     return env
 
 
+def start_http_process(
+    module: str, env: dict[str, str], log_path: Path, url: str, *, timeout_s: float = 60.0
+) -> subprocess.Popen[bytes]:
+    """``python -m <module>`` with ``env``, its output in ``log_path``; returns once ``<url>/health`` answers 200
+    (raises with the log's tail when it exits or does not answer in time)."""
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
+        )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{module} exited: {log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            stop_process(proc)
+            raise RuntimeError(f"{module} did not start: {log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+
+
 @contextmanager
-def run_server(settings: IngressSettings, state: Path, **overrides: str) -> Iterator[LiveServer]:
-    port = free_port()
+def run_server(
+    settings: IngressSettings, state: Path, *, module: str = "ingress", **overrides: str
+) -> Iterator[LiveServer]:
+    """The check path and its audit read side as real processes, on free ports, with ``state`` as their state
+    folder (the read side's embedded ClickHouse and audit writer live under it). Started on the same ``state``
+    again, they take over that spool and that ClickHouse. ``module`` replaces the check path's module."""
+    port, audit_port = free_port(), free_port()
     state.mkdir(parents=True, exist_ok=True)
     env = server_env(
         settings,
         API_PORT=str(port),
+        AUDIT_API_PORT=str(audit_port),
+        AUDIT_API_URL=f"http://127.0.0.1:{audit_port}",
         GOVERNANCE_STATE_DIR=str(state),
         CLICKHOUSE_URL=f"chdb://{state / 'clickhouse'}",
         **overrides,
     )
-    log_path = state / "ingress.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ingress"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-    url = f"http://127.0.0.1:{port}"
-    server = LiveServer(url, env, proc, log_path)
+    audit_url = f"http://127.0.0.1:{audit_port}"
+    audit_log = state / "ingress-audit.log"
+    audit = start_http_process("ingress.audit", env, audit_log, audit_url)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"ingress exited: {server.log()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise RuntimeError(f"ingress did not start: {server.log()[-3000:]}")
+        log_path = state / "ingress.log"
+        proc = start_http_process(module, env, log_path, f"http://127.0.0.1:{port}")
+    except BaseException:
+        stop_process(audit)
+        raise
+    server = LiveServer(f"http://127.0.0.1:{port}", env, proc, log_path, audit, audit_url, audit_log)
+    try:
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
+        stop_process(audit)
 
 
 @pytest.fixture(scope="session")

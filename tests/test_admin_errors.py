@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from ingress.keys import generate_key
+from ingress.auth.keys import generate_key
 from tests.conftest import SeededCustomer, insert_admin_key
 
 ENDPOINTS = [

@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from ingress.auth.deps import CustomerDep
-from ingress.keys import parse_key
+from ingress.auth.keys import parse_key
 
 GUIDE_CUSTOMER_ID = "550e8400-e29b-41d4-a716-446655440000"
 

@@ -17,10 +17,9 @@ from clickhouse_connect.driver.client import Client
 from typer.testing import CliRunner, Result
 
 from infra.secret_box import SecretBox
-from ingress.app import create_app
-from ingress.cli_alerts import alerts_app
+from ingress.cli.alerts import alerts_app
 from ingress.settings import IngressSettings
-from tests.conftest import SeededCustomer, insert_customer
+from tests.conftest import SeededCustomer, insert_customer, running_apps
 from tests.test_webhook_delivery import open_alert, resolve_alert
 
 RULE_FIELDS = {"id", "customer_id", "rule", "enabled", "params", "effective_params", "created_at", "updated_at"}
@@ -32,8 +31,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 async def client(settings: IngressSettings, migrated: str, clickhouse: Client) -> AsyncIterator[httpx.AsyncClient]:
     """One app for the module: its start and stop cost seconds, and these tests share nothing through it."""
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running_apps(settings) as application:
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

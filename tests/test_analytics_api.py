@@ -328,7 +328,7 @@ async def test_an_unavailable_audit_store_is_503_not_500(
         async def unreachable() -> Client:
             raise OSError("connection refused")
 
-        monkeypatch.setattr(application.state.resources, "clickhouse_client", unreachable)
+        monkeypatch.setattr(application.state.read_side.state.resources, "clickhouse_client", unreachable)
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             response = await http.get("/logs", headers=bearer(admin_key))

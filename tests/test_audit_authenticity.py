@@ -17,7 +17,7 @@ from consumers.audit.authenticity import receipt_body_for, receipt_problem
 from consumers.audit.transform import DeadLetterRecord
 from consumers.audit.writer import AuditWriter
 from infra.receipt_keys import PublishedReceiptKeys, ReceiptKeyring, ReceiptKeysUnavailable
-from ingress.receipts import ReceiptSigner
+from ingress.check.receipts import ReceiptSigner
 from ingress.settings import IngressSettings
 from schemas.decision_event import DecisionEvent
 from schemas.receipt import b64url_decode, legacy_request_digest

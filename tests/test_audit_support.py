@@ -24,13 +24,12 @@ from consumers.audit.transform import Accepted, Origin, decision_row, deduplicat
 from consumers.audit.writer import AuditWriter
 from consumers.settings import AuditSettings
 from infra.receipt_keys import ReceiptKeyring
-from ingress.app import create_app
-from ingress.receipts import ReceiptSigner
+from ingress.check.receipts import ReceiptSigner
 from ingress.settings import IngressSettings
 from schemas import topics
 from schemas.decision_event import DecisionEvent, Factor, OperationSummary, PersonalDataFinding, PolicyRef, Violation
 from schemas.receipt import new_request_salt, request_digest
-from tests.conftest import run_topic
+from tests.conftest import run_topic, running_apps
 from tests.receipt_keyring import RECEIPT_KEYS_DIR
 
 DATABASE = "governance"
@@ -75,7 +74,7 @@ _SIGNER: list[ReceiptSigner] = []
 
 
 def signed(event: DecisionEvent) -> DecisionEvent:
-    """``event`` with a receipt over its own fields (as ``ingress.check.build_event`` signs one)."""
+    """``event`` with a receipt over its own fields (as ``ingress.check.route.build_event`` signs one)."""
     if not _SIGNER:
         _SIGNER.append(ReceiptSigner(ReceiptKeyring(RECEIPT_KEYS_DIR)))
     return event.model_copy(update={"receipt": _SIGNER[0].sign(receipt_body_for(event))})
@@ -226,6 +225,5 @@ async def running_app(settings: IngressSettings, monkeypatch: pytest.MonkeyPatch
     """The ingress app with ``AUDIT_*`` set for this test (the shared ``app`` fixture reads the defaults)."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running_apps(settings) as application:
         yield application

@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 from ingress.auth.deps import CustomerDep
+from ingress.auth.keys import MalformedKey, generate_key, hash_key, parse_key
 from ingress.auth.verifier import AuthFailure, KeyRecord, KeyVerifier
-from ingress.keys import MalformedKey, generate_key, hash_key, parse_key
 from tests.conftest import SeededCustomer
 
 
@@ -70,7 +70,7 @@ async def test_steady_state_never_runs_bcrypt_and_wrong_secrets_never_do_once_th
     # Same key id, wrong secrets (valid checksums): the key's tag, computed at its first accepted use, refutes
     # each distinct one without bcrypt, the negative cache a repeated one; none costs a record read (the cached
     # record serves), none locks the key.
-    from ingress.keys import _checksum
+    from ingress.auth.keys import _checksum
 
     kid = key[len("sk_live_") : len("sk_live_") + 12]
     for i in range(10):
@@ -94,7 +94,7 @@ async def test_an_untagged_key_runs_bcrypt_once_per_distinct_wrong_secret() -> N
         return record
 
     verifier = KeyVerifier(load)  # type: ignore[arg-type]
-    from ingress.keys import _checksum
+    from ingress.auth.keys import _checksum
 
     kid = key[len("sk_live_") : len("sk_live_") + 12]
     for i in range(4):

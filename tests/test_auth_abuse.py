@@ -22,11 +22,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from ingress.admin.tenancy.admin_keys import create_admin_key
+from ingress.admin.tenancy.keys import create_key, rotate_key
 from ingress.auth.deps import CustomerDep
-from ingress.auth.lane import BcryptLane, VerificationBusy
-from ingress.auth.store import postgres_record_loader
-from ingress.auth.verifier import AuthFailure, KeyRecord, KeyVerifier
-from ingress.keys import (
+from ingress.auth.keys import (
     ALPHABET,
     KID_LEN,
     PREFIXES,
@@ -37,8 +36,9 @@ from ingress.keys import (
     key_tag,
     parse_key,
 )
-from ingress.tenancy.admin_keys import create_admin_key
-from ingress.tenancy.keys import create_key, rotate_key
+from ingress.auth.lane import BcryptLane, VerificationBusy
+from ingress.auth.store import postgres_record_loader
+from ingress.auth.verifier import AuthFailure, KeyRecord, KeyVerifier
 from schemas.admin import KeyCreate, KeyRotate
 from tests.conftest import SeededCustomer
 

@@ -118,7 +118,7 @@ async def test_cli_backtest_prints_the_flips(live_server: LiveServer, pg_pool: a
         [
             sys.executable,
             "-m",
-            "ingress.cli",
+            "ingress.cli.main",
             "policies",
             "backtest",
             created.json()["id"],

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.bench import workload
-from infra.bench.report import FIGURES
+from bench import workload
+from bench.report import FIGURES
 from tests.services import Endpoints
 from tests.test_check import GUIDE_RULES, GUIDE_STEP4
 
@@ -45,7 +45,7 @@ def test_a_smoke_run_reports_every_figure(endpoints: Endpoints, project_root: Pa
         [
             sys.executable,
             "-m",
-            "infra.bench",
+            "bench",
             "--mode",
             "smoke",
             "--opa",

@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from ingress.auth.deps import CustomerDep
-from ingress.cli import app as cli
-from ingress.keys import parse_key
+from ingress.auth.keys import parse_key
+from ingress.cli.main import app as cli
 from ingress.settings import IngressSettings
 from tests.conftest import SeededCustomer
 

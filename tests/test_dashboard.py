@@ -23,7 +23,7 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, Response, ViewportSize, async_playwright, expect
 
-from ingress.keys import generate_key
+from ingress.auth.keys import generate_key
 from tests.conftest import LiveServer, SeededCustomer, insert_customer
 from tests.processes import free_port
 from tests.test_check import GUIDE_STEP4

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from ingress.auth.keys import generate_key
 from ingress.dashboard.app import create_app
 from ingress.dashboard.settings import DashboardSettings
-from ingress.keys import generate_key
 from tests.processes import free_port
 
 CUSTOMER_ID = str(uuid.uuid4())

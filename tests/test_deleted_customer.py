@@ -1,5 +1,5 @@
 """A deleted customer's keys are refused: the configuration cache never serves it as a free tier without policies
-(ingress/customer_config.py), and the check answers 401."""
+(ingress/check/config_cache.py), and the check answers 401."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from ingress.customer_config import CustomerConfigCache, CustomerGone
-from ingress.ratelimit import Limit
+from ingress.check.config_cache import CustomerConfigCache, CustomerGone
+from ingress.check.ratelimit import Limit
 from tests.conftest import SeededCustomer, insert_customer
 from tests.test_check import GUIDE_STEP4, auth
 

@@ -32,8 +32,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from ingress.cli import app as govern_app
-from ingress.keys import parse_key
+from ingress.auth.keys import parse_key
+from ingress.cli.main import app as govern_app
 from tests.conftest import LiveServer, SeededCustomer, insert_admin_key, insert_customer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import httpx
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from ingress import metrics
+from ingress.http import metrics
 from ingress.store_metrics import sample_keys, sample_redis
 from tests.conftest import insert_admin_key, insert_customer
 from tests.test_check import GUIDE_STEP4, auth

@@ -1,5 +1,5 @@
 """Answers carrying secrets shown once (a new key, a rotated key, a webhook's signing secret) are never cached: every
-JSON answer is ``Cache-Control: no-store`` (ingress/responses.py)."""
+JSON answer is ``Cache-Control: no-store`` (ingress/http/responses.py)."""
 
 from __future__ import annotations
 

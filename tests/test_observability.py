@@ -33,9 +33,9 @@ from consumers.audit.transform import InvalidReason
 from infra import pipeline_metrics
 from infra.logs import customer_id_var, mask_secrets
 from infra.sentry import init_sentry, scrub_event
-from ingress import metrics as ingress_metrics
 from ingress.app import create_app
-from ingress.keys import generate_key
+from ingress.auth.keys import generate_key
+from ingress.http import metrics as ingress_metrics
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, SeededCustomer, insert_admin_key, insert_customer, run_server
 from tests.test_check import GUIDE_RULES, GUIDE_STEP4, add_policy, auth
@@ -71,7 +71,7 @@ EMAIL = "jane.doe@example.com"
 
 
 def exported_metric_names() -> set[str]:
-    """Every sample name our processes can expose, from the metric objects themselves (ingress.metrics and
+    """Every sample name our processes can expose, from the metric objects themselves (ingress.http.metrics and
     infra.pipeline_metrics are imported, so registered)."""
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
     names: set[str] = set()

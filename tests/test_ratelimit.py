@@ -9,7 +9,7 @@ import uuid
 import redis.asyncio as aioredis
 
 from infra.redis_client import build_redis_client
-from ingress.ratelimit import Limit, LocalBuckets, RateLimiter
+from ingress.check.ratelimit import Limit, LocalBuckets, RateLimiter
 from ingress.settings import IngressSettings
 from tests.processes import redis_process
 

@@ -1,6 +1,6 @@
 """Rate limits on every read path (per admin key and per customer key), backtests in a worker process under a
-bound, and /metrics closed outside local runs (ingress/read_limits.py, ingress/backtest/runner.py,
-ingress/metrics_access.py)."""
+bound, and /metrics closed outside local runs (ingress/http/read_limits.py, ingress/audit/backtest/runner.py,
+ingress/http/metrics_access.py)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from clickhouse_connect.driver.client import Client
 from fastapi import FastAPI
 
 from ingress.app import create_app
-from ingress.backtest.core import backtest
-from ingress.backtest.runner import BacktestBusy, BacktestFailed, BacktestRunner, ReplayJob, replay
+from ingress.audit.backtest.core import backtest
+from ingress.audit.backtest.runner import BacktestBusy, BacktestFailed, BacktestRunner, ReplayJob, replay
 from ingress.engine import PolicySnapshot
 from ingress.settings import IngressSettings
 from schemas.decision_event import DecisionEvent
 from schemas.policy_rules import PolicyRules
-from tests.conftest import SeededCustomer, insert_admin_key, insert_customer
+from tests.conftest import SeededCustomer, insert_admin_key, insert_customer, running_apps
 from tests.test_audit_support import make_event
 from tests.test_check import GUIDE_RULES, GUIDE_STEP4, auth
 
@@ -46,8 +46,7 @@ async def limited(
             "backtest_rate_limit_window_s": 3600,
         }
     )
-    application = create_app(small)
-    async with application.router.lifespan_context(application):
+    async with running_apps(small) as application:
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as http:
             yield application, http
@@ -135,7 +134,7 @@ async def test_backtests_have_a_bucket_of_their_own_and_run_in_a_worker_process(
     assert first.json()["time_budget_exhausted"] is False
     assert first.headers["X-RateLimit-Limit"] == "1"
     _assert_refused(await http.post(path, headers=admin, json={"rules": GUIDE_RULES}))
-    runner: BacktestRunner = application.state.backtests
+    runner: BacktestRunner = application.state.read_side.state.backtests
     pool = runner._pool
     assert pool is not None
     workers = [process.pid for process in pool._processes.values()]

@@ -11,7 +11,7 @@ import pydantic
 import pytest
 
 from infra.receipt_keys import ReceiptKeyring
-from ingress.receipts import ReceiptSigner
+from ingress.check.receipts import ReceiptSigner
 from schemas.receipt import (
     IssuedReceipt,
     ReceiptBody,
@@ -121,7 +121,7 @@ def test_cli_verifies_and_rejects(tmp_path: Path) -> None:
 
     from typer.testing import CliRunner
 
-    from ingress.cli import app
+    from ingress.cli.main import app
 
     keyring = ReceiptKeyring(tmp_path / "keys")
     receipt = ReceiptSigner(keyring).sign(_body())

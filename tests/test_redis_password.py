@@ -12,7 +12,7 @@ import pytest
 from redis.exceptions import AuthenticationError, ResponseError
 
 from infra.redis_client import build_redis_client
-from ingress.ratelimit import Limit, RateLimiter
+from ingress.check.ratelimit import Limit, RateLimiter
 from tests.processes import free_port, wait_for_port
 
 PASSWORD = "redis-test-password"

@@ -9,8 +9,8 @@ import httpx
 import orjson
 import pytest
 
+from ingress.check.scan_lane import INLINE_BYTES, INLINE_BYTES_UNICODE, LaneFull, ScanLane, inline
 from ingress.engine import analyze_request
-from ingress.scan_lane import INLINE_BYTES, INLINE_BYTES_UNICODE, LaneFull, ScanLane, inline
 from schemas.check import CheckRequest
 from tests.conftest import LiveServer, SeededCustomer
 

@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from ingress.keys import _checksum, generate_key
+from ingress.auth.keys import _checksum, generate_key
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, insert_customer
 from tests.test_check import GUIDE_STEP4, auth

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from consumers.alerts.evaluate import Observation, OpenAlert, Transition
 from consumers.alerts.store import AlertStore, Source
 from infra.secret_box import SecretBox, SecretBoxError
-from ingress.alerting import webhooks as webhook_data
+from ingress.admin.alerting import webhooks as webhook_data
 from ingress.settings import IngressSettings
 from schemas.alerting import PARAMS_BY_KIND, RULE_KINDS, RuleKind
 from schemas.alerting import WebhookDelivery as Delivery

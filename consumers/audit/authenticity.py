@@ -14,7 +14,7 @@ from schemas.receipt import ReceiptBody, format_instant, verify_receipt
 
 def receipt_body_for(event: DecisionEvent) -> ReceiptBody:
     """The receipt fields a receipt of this event signs (``v: 2``), as ingress builds them
-    (``ingress.check.build_event``): what a genuine receipt's ``signed`` must equal."""
+    (``ingress.check.route.build_event``): what a genuine receipt's ``signed`` must equal."""
     return ReceiptBody(
         event_id=str(event.event_id),
         request_id=event.request_id,

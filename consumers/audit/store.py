@@ -2,7 +2,7 @@
 
 The embedded engine (chdb) is one per process and not safe to call from two threads at once, and an HTTP client
 shares one session; so every call on a client takes that client's lock, and runs in a worker thread so the event
-loop keeps serving. Readers (``ingress.analytics``) use :func:`run_locked` with the same client and lock.
+loop keeps serving. Readers (``ingress.audit``) use :func:`run_locked` with the same client and lock.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The admin API: customers, their API keys and policies. Every route needs an admin key (``sk_admin_…``).
 
-Routes only adapt HTTP to ``ingress.tenancy``, which the operator CLI shares.
+Routes only adapt HTTP to ``ingress.admin.tenancy``, which the operator CLI shares.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from ingress.admin.deps import AdminRoute, OffsetQuery, PoolDep, audit, forget_cached_keys
+from ingress.admin.tenancy import customers
+from ingress.admin.tenancy.errors import parse_id
 from ingress.auth.deps import require_admin
-from ingress.tenancy import customers
-from ingress.tenancy.errors import parse_id
 from schemas.admin import Customer, CustomerCreate, CustomerDeleted, CustomerUpdate, Page
 
 router = APIRouter(

@@ -15,7 +15,7 @@ import asyncpg
 from fastapi import Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 
-from ingress.errors import ApiError
+from ingress.http.errors import ApiError
 
 log = logging.getLogger("ingress.admin")
 

@@ -12,8 +12,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 
 from ingress.admin.deps import AdminRoute, BcryptRoundsDep, OffsetQuery, PoolDep, audit, forget_cached_keys
+from ingress.admin.tenancy import keys
 from ingress.auth.deps import require_admin
-from ingress.tenancy import keys
 from schemas.admin import ApiKey, KeyCreate, KeyCreated, KeyRotate, Page
 
 router = APIRouter(

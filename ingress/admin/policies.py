@@ -11,9 +11,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ingress.admin.deps import AdminRoute, OffsetQuery, PoolDep, audit
+from ingress.admin.tenancy import policies
+from ingress.admin.tenancy.errors import parse_id
 from ingress.auth.deps import require_admin
-from ingress.tenancy import policies
-from ingress.tenancy.errors import parse_id
 from schemas.admin import Page, Policy, PolicyCreate, PolicyReplace, PolicyUpdate, PolicyVersion
 
 router = APIRouter(

@@ -10,12 +10,12 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 
 from infra.logs import customer_id_var
+from ingress.auth.keys import PREFIXES, MalformedKey, parse_key
 from ingress.auth.lane import VerificationBusy
 from ingress.auth.verifier import AuthFailure, AuthUnavailable, Principal
-from ingress.errors import ApiError
-from ingress.keys import PREFIXES, MalformedKey, parse_key
-from ingress.metrics import AUTH_FAILURES
-from ingress.openapi_security import ADMIN_KEY, CUSTOMER_KEY
+from ingress.http.errors import ApiError
+from ingress.http.metrics import AUTH_FAILURES
+from ingress.http.openapi_security import ADMIN_KEY, CUSTOMER_KEY
 
 
 def _record_failure(request: Request, exc: AuthFailure) -> None:

@@ -14,7 +14,7 @@ lane bounds that work three ways:
 
 Nothing is refused for good: a try that cannot be admitted within ``max_wait_s`` is answered 503 with a retry
 hint, and the genuine key of a suspect key id is still checked (it waits its turn). The pure format check
-(``ingress.keys.parse_key``) and the verifier's caches run before the lane, so a cached key never reaches it.
+(``ingress.auth.keys.parse_key``) and the verifier's caches run before the lane, so a cached key never reaches it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ingress.keys import verify_key_hash
+from ingress.auth.keys import verify_key_hash
 
 
 class VerificationBusy(Exception):

@@ -10,7 +10,7 @@ On a request: the key is parsed (format and checksum; no storage touched), then
 3. Any other miss: a secret that failed lately (negative cache by HMAC) and a ``key_id`` that does not exist
    (negative cache by ``key_id``) are refused with no database read and no bcrypt. Otherwise the record is read
    (once: the record of a key id under attack is kept for ``negative_ttl_s``); a secret that fails the key's tag
-   (``ingress.keys.key_tag``, stored at the key's first accepted use) is refused without bcrypt; otherwise bcrypt
+   (``ingress.auth.keys.key_tag``, stored at the key's first accepted use) is refused without bcrypt; otherwise bcrypt
    runs in the bcrypt lane
    (``lane.py``): its own threads, one bcrypt at a time per key id, and a key id with ``max_failures`` failed
    tries in ``failure_window_s`` (or any key id, while the process saw ``max_total_failures`` in that window) is
@@ -44,8 +44,8 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
+from ingress.auth.keys import KeyKind, MalformedKey, key_tag, parse_key
 from ingress.auth.lane import BcryptLane
-from ingress.keys import KeyKind, MalformedKey, key_tag, parse_key
 
 FailureReason = Literal["missing", "malformed", "unknown", "revoked", "expired"]
 
@@ -64,7 +64,7 @@ class KeyRecord:
     customer_id: UUID | None = None
     tier: str | None = None
     customer_deleted: bool = False
-    key_tag: str | None = None  # written at the key's first accepted use (``ingress.keys.key_tag``)
+    key_tag: str | None = None  # written at the key's first accepted use (``ingress.auth.keys.key_tag``)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Session risk budgets, the pure part: what a check would use of each budget, and what exceeding one means.
 
-Counting happens outside the engine (atomically in Redis, ``ingress.budgets``): the check path asks
+Counting happens outside the engine (atomically in Redis, ``ingress.check.budgets``): the check path asks
 :func:`budget_demands` what this check would use, reserves it, and passes the resulting :class:`BudgetUsage`
 list to ``decide_from_features``, which turns an exceeded budget into a ``session_budget`` violation and factor.
 The usages are stored in the decision event, so a replay needs no Redis.

@@ -14,8 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -30,8 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from ingress.settings import IngressSettings
-from tests.conftest import LiveServer, run_topic, server_env
-from tests.processes import free_port, stop_process
+from tests.conftest import LiveServer, run_server, run_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES_FILE = ROOT / "test-artifacts" / "reliability" / "figures.jsonl"
@@ -76,37 +73,11 @@ def isolated_env(**overrides: str) -> dict[str, str]:
 def ingress(
     settings: IngressSettings, state: Path, *, module: str = "ingress", **overrides: str
 ) -> Iterator[LiveServer]:
-    """A real ingress process (``python -m <module>``) on a free port; its embedded ClickHouse and audit writer live
-    in it, under ``state``. Started on the same ``state`` again, it takes over that spool and that ClickHouse."""
-    port = free_port()
-    state.mkdir(parents=True, exist_ok=True)
-    env = server_env(
-        settings,
-        API_PORT=str(port),
-        GOVERNANCE_STATE_DIR=str(state),
-        CLICKHOUSE_URL=f"chdb://{state / 'clickhouse'}",
-        **overrides,
-    )
-    log_path = state / "ingress.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    server = LiveServer(f"http://127.0.0.1:{port}", env, proc, log_path)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"ingress exited: {server.log()[-3000:]}")
-            try:
-                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"ingress did not start: {server.log()[-3000:]}")
-            time.sleep(0.2)
+    """The check path (``python -m <module>``) and its audit read side on free ports; the embedded ClickHouse and
+    the audit writer live in the read side, under ``state``. Started on the same ``state`` again, they take over
+    that spool and that ClickHouse."""
+    with run_server(settings, state, module=module, **overrides) as server:
         yield server
-    finally:
-        stop_process(proc)
 
 
 async def wait_ready(url: str, component: str = "kafka", timeout: float = 30.0) -> None:

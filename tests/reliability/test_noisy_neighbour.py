@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
-from infra.bench.adversarial import worst_case_body
+from bench.adversarial import worst_case_body
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, insert_customer
 from tests.reliability.harness import CHECK, figures, ingress, isolated_env, steady_load

@@ -57,7 +57,7 @@ KNOWN: dict[Finding, str] = {
     " valid and answered 200",
     ("GET /v1/decisions", "positive_data_acceptance"): _RANGE + "; a cursor is opaque: any string is schema-valid",
     ("GET /logs", "negative_data_rejection"): "a blank field means absent (HTML forms and curl -d send them), so"
-    " `format=` is taken as the default rather than refused: by design (ingress/analytics/filters.py)",
+    " `format=` is taken as the default rather than refused: by design (ingress/audit/filters.py)",
     ("PATCH /admin/customers/{customer_id}", "positive_data_acceptance"): _NAMES,
     ("PATCH /admin/policies/{policy_id}", "positive_data_acceptance"): _NAMES + "; " + _STRICT,
     ("PATCH /policies/{policy_id}", "positive_data_acceptance"): _NAMES + "; " + _STRICT,

@@ -20,7 +20,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from ingress.app import create_app
-from ingress.keys import generate_key
+from ingress.auth.keys import generate_key
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, SeededCustomer, insert_admin_key, insert_customer
 from tests.reliability.harness import (
@@ -172,7 +172,7 @@ async def test_10_tenants_no_rows_leak_admin_surfaces_403_no_enumeration(
 
 def _same_key_id_other_secret(key: str) -> str:
     """A checksum-valid key with the same key id as ``key`` and another secret."""
-    from ingress.keys import ALPHABET, CHECK_LEN, _checksum
+    from ingress.auth.keys import ALPHABET, CHECK_LEN, _checksum
 
     body = key[:-CHECK_LEN]
     prefix, secret = body[:-32], body[-32:]

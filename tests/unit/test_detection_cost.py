@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.bench.adversarial import KEY_SHAPES, LARGE, SHAPES, SMALL, growth
+from bench.adversarial import KEY_SHAPES, LARGE, SHAPES, SMALL, growth
 from ingress.engine.personal_data import Scanner, detect_personal_data, key_category, text_categories
 
 LINEAR_BOUND = 10.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.bench import pii_quality
+from bench import pii_quality
 from ingress.engine.personal_data import text_categories
 
 # Presidio's recall and precision on these cases, per category, rounded down.

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
+from ingress.auth.keys import MalformedKey, parse_key
 from ingress.dashboard.api import AdminApiClient, ApiFailure, ApiRefusal
 from ingress.dashboard.deps import COOKIE_PATH, SESSION_COOKIE, SIGN_IN_COOKIE, CsrfRejected
 from ingress.dashboard.rendering import render
 from ingress.dashboard.sessions import SessionStore, SignInTokens
 from ingress.dashboard.settings import DashboardSettings
-from ingress.keys import MalformedKey, parse_key
 
 router = APIRouter(prefix="/dashboard")
 sign_out_router = APIRouter()

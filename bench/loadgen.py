@@ -1,0 +1,239 @@
+"""A constant-rate (open-loop) HTTP load client, for latency at a given rate (wrk2 is not on this machine).
+
+Requests leave at their scheduled instants whatever the server does; a request's latency runs from its scheduled
+instant to the last byte of its answer, so time spent waiting for a free connection counts (no coordinated
+omission). HTTP/1.1 keep-alive on raw asyncio protocols, so that the client costs little CPU beside the server.
+
+Run as ``python -m bench.loadgen`` with a JSON spec on stdin; prints one JSON result. The harness uses
+:func:`constant_rate`, which runs it as a separate process pinned to its own CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from bench.environment import pinned
+from bench.timing import percentile
+
+_WARM_CONNECTIONS = 16
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    url: str
+    path: str
+    body: str
+    keys: list[str]
+    rate: float
+    seconds: float
+    max_connections: int = 256
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, client: _OpenLoopClient) -> None:
+        self._client = client
+        self._buffer = bytearray()
+        self._expect: int | None = None
+        self._status = 0
+        self.transport: asyncio.Transport | None = None
+        self.intended = 0.0
+        self.payload = b""
+        self.busy = False
+        self.answering = False  # some of the answer has arrived
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # a TCP connection (uvloop's is no subclass)
+
+    def send(self, intended: float, payload: bytes) -> None:
+        assert self.transport is not None  # noqa: S101
+        self.intended = intended
+        self.payload = payload
+        self.busy = True
+        self.answering = False
+        self.transport.write(payload)
+
+    def data_received(self, data: bytes) -> None:
+        self.answering = True
+        self._buffer += data
+        while True:
+            if self._expect is None:
+                end = self._buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = bytes(self._buffer[:end]).lower()
+                self._status = int(head[9:12])
+                start = head.find(b"content-length:")
+                length = 0
+                if start >= 0:  # every answer of ours has one (no chunked bodies)
+                    stop = head.find(b"\r\n", start)
+                    length = int(head[start + 15 : stop if stop >= 0 else None])
+                self._expect = end + 4 + length
+            if len(self._buffer) < self._expect:
+                return
+            del self._buffer[: self._expect]
+            self._expect = None
+            self.busy = False
+            self._client.answered(self, self._status)
+
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002 - lost is lost
+        self._client.lost(self)
+
+
+class _OpenLoopClient:
+    def __init__(self, spec: LoadSpec) -> None:
+        self.spec = spec
+        parts = urlsplit(spec.url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.payloads = [
+            (
+                f"POST {spec.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {key}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(spec.body.encode())}\r\n\r\n"
+            ).encode()
+            + spec.body.encode()
+            for key in spec.keys or [""]
+        ]
+        self.idle: list[_Connection] = []
+        self.waiting: deque[tuple[float, bytes]] = deque()
+        self.connections = 0
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.resent = 0
+        self.outstanding = 0
+        self.drained = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+
+    async def _open(self) -> None:
+        self.connections += 1
+        try:
+            _, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
+        except OSError:
+            self.connections -= 1
+            self.errors += 1
+            return
+        self._next(conn)
+
+    def _next(self, conn: _Connection) -> None:
+        if self.waiting:
+            conn.send(*self.waiting.popleft())
+        else:
+            self.idle.append(conn)
+
+    def submit(self, intended: float, payload: bytes) -> None:
+        self.outstanding += 1
+        if self.idle:
+            self.idle.pop().send(intended, payload)
+            return
+        self.waiting.append((intended, payload))
+        if self.connections < self.spec.max_connections:
+            self.loop.create_task(self._open())
+
+    def answered(self, conn: _Connection, status: int) -> None:
+        self.latencies.append(time.perf_counter() - conn.intended)
+        if status != 200:
+            self.errors += 1
+        self._finished()
+        self._next(conn)
+
+    def lost(self, conn: _Connection) -> None:
+        self.connections -= 1
+        if conn in self.idle:
+            self.idle.remove(conn)
+        if conn.busy and not conn.answering:
+            # The server closed an idle keep-alive connection as the request left on it (uvicorn closes them
+            # after 5 s): the request never reached it. Send it again, from its scheduled instant, as an HTTP
+            # client would.
+            self.resent += 1
+            self.outstanding -= 1
+            self.submit(conn.intended, conn.payload)
+        elif conn.busy:
+            self.errors += 1
+            self._finished()
+
+    def _finished(self) -> None:
+        self.outstanding -= 1
+        if self.outstanding == 0:
+            self.drained.set()
+
+    async def run(self) -> dict[str, Any]:
+        for _ in range(min(_WARM_CONNECTIONS, self.spec.max_connections)):
+            await self._open()
+        total = max(1, int(self.spec.rate * self.spec.seconds))
+        interval = 1.0 / self.spec.rate
+        # perf_counter, not loop.time(): uvloop's clock moves in whole milliseconds
+        started = time.perf_counter() + 0.05
+        sent = 0
+        while sent < total:
+            now = time.perf_counter()
+            due = started + sent * interval
+            if due > now:
+                await asyncio.sleep(due - now)
+                continue
+            while sent < total and started + sent * interval <= now:
+                self.submit(started + sent * interval, self.payloads[sent % len(self.payloads)])
+                sent += 1
+        if self.outstanding:
+            self.drained.clear()
+            try:
+                await asyncio.wait_for(self.drained.wait(), timeout=30)
+            except TimeoutError:
+                self.errors += self.outstanding
+        elapsed = time.perf_counter() - started
+        for conn in self.idle:
+            if conn.transport is not None:
+                conn.transport.close()
+        ordered = sorted(self.latencies)
+        return {
+            "rate": self.spec.rate,
+            "sent": sent,
+            "answered": len(ordered),
+            "errors": self.errors,
+            "achieved_per_s": round(len(ordered) / elapsed, 1) if elapsed > 0 else 0.0,
+            "p50_ms": round(percentile(ordered, 0.50) * 1000, 3),
+            "p99_ms": round(percentile(ordered, 0.99) * 1000, 3),
+            "p999_ms": round(percentile(ordered, 0.999) * 1000, 3),
+            "max_ms": round(ordered[-1] * 1000, 3) if ordered else None,
+            "connections": self.connections,
+            "resent_after_keepalive_close": self.resent,
+        }
+
+
+async def _main(spec: LoadSpec) -> dict[str, Any]:
+    return await _OpenLoopClient(spec).run()
+
+
+async def constant_rate(spec: LoadSpec, *, cpu: int | None) -> dict[str, Any]:
+    """Run the client in its own process (pinned to ``cpu``) and return its result."""
+    proc = await asyncio.create_subprocess_exec(
+        *pinned([sys.executable, "-m", "bench.loadgen"], cpu),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(json.dumps(spec.__dict__).encode())
+    if proc.returncode != 0:
+        raise RuntimeError(f"load client failed: {err.decode(errors='replace')[-2000:]}")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def main() -> None:
+    spec = LoadSpec(**json.loads(sys.stdin.read()))
+    try:
+        import uvloop
+
+        result = uvloop.run(_main(spec))
+    except ImportError:
+        result = asyncio.run(_main(spec))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

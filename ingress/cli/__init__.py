@@ -1,0 +1,1 @@
+"""``govern``: the operators' command line over the admin API."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing every ingress app shares: errors, responses, body limits, request ids, health, metrics."""
