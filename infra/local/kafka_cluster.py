@@ -63,9 +63,11 @@ def free_ports(count: int) -> list[int]:
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id as Kafka's StorageTool makes one (a random UUID, URL-safe base64, no padding), without
-    starting a JVM for it."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id as Kafka's StorageTool makes one (a random UUID, URL-safe base64, no padding, never
+    starting with "-", which a command line would read as an option), without starting a JVM for it."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
 
 
 def _port_open(port: int) -> bool:
@@ -322,6 +324,25 @@ class KafkaCluster:
             int(p["partition"]): {"leader": int(p["leader"]), "replicas": list(p["replicas"]), "isr": list(p["isr"])}
             for p in described["partitions"]
         }
+
+    async def topic_config(self, topic: str) -> dict[str, str]:
+        """The topic's effective configuration (``min.insync.replicas`` among it), as a live node reports it."""
+        from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+        admin = self._admin()
+        try:
+            await admin.start()
+            responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        config: dict[str, str] = {}
+        for response in responses:
+            for resource in response.to_object()["resources"]:
+                if resource["error_code"] != 0:
+                    raise ClusterError(f"topic {topic}: {resource['error_message']}")
+                config.update({entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]})
+        return config
 
     async def leaders(self, topic: str) -> dict[int, int]:
         """partition -> the node id leading it."""
