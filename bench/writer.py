@@ -22,10 +22,11 @@ from clickhouse_connect.driver.client import Client
 
 from bench.workload import GUIDE_STEP4, policy_set
 from consumers.audit.authenticity import receipt_body_for
-from consumers.audit.transform import COLUMNS, Origin, decision_row
+from consumers.audit.transform import Origin, decision_row
 from consumers.audit.writer import AuditWriter
 from consumers.settings import AuditSettings
 from infra.clickhouse import build_clickhouse_client
+from infra.decisions_table import COLUMNS
 from infra.migrate import migrate_clickhouse
 from infra.receipt_keys import ReceiptKeyring
 from ingress.check.publisher import DecisionPublisher

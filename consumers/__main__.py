@@ -22,11 +22,11 @@ import sys
 from consumers.alerts.consumer import AlertingConsumer
 from consumers.alerts.settings import AlertingSettings
 from consumers.audit.spec import asyncapi_yaml, build_asyncapi
-from consumers.audit.store import DecisionStore
 from consumers.audit.writer import AuditWriter
 from consumers.lag import ConsumerLagMonitor
 from consumers.settings import AuditSettings
 from infra.clickhouse import build_clickhouse_client
+from infra.decisions_table import DecisionStore
 from infra.logs import configure_logging
 from infra.migrate import migrate_postgres
 from infra.pipeline_metrics import CONSUMERS_METRICS_PORT, start_metrics_server

@@ -24,8 +24,8 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from fastapi import FastAPI
 
 import consumers.__main__ as consumers_main
-from consumers.audit.store import DecisionStore
 from consumers.audit.writer import AuditWriter, DlqLimitExceeded, WriterState
+from infra.decisions_table import DecisionStore
 from ingress.settings import IngressSettings
 from tests.test_audit_support import (
     DATABASE,

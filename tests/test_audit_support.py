@@ -19,10 +19,10 @@ from clickhouse_connect.driver.client import Client
 from fastapi import FastAPI
 
 from consumers.audit.authenticity import receipt_body_for
-from consumers.audit.store import DecisionStore, run_query
 from consumers.audit.transform import Accepted, Origin, decision_row, deduplication_token
 from consumers.audit.writer import AuditWriter
 from consumers.settings import AuditSettings
+from infra.decisions_table import DecisionStore, run_query
 from infra.receipt_keys import ReceiptKeyring
 from ingress.check.receipts import ReceiptSigner
 from ingress.settings import IngressSettings

@@ -18,43 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from schemas import topics
 from schemas.decision_event import EVENT_TYPE, SCHEMA_VERSION, DecisionEvent
 
-# The columns the writer fills, in insert order (``ingested_at`` takes its default).
-COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "schema_version",
-    "request_id",
-    "customer_id",
-    "key_id",
-    "decided_at",
-    "allowed",
-    "decision",
-    "risk_score",
-    "threshold",
-    "reason",
-    "factor_names",
-    "factor_points",
-    "violated_rules",
-    "violation_policies",
-    "policy_ids",
-    "policy_versions",
-    "policy_modes",
-    "pii_categories",
-    "pii_paths",
-    "operation_count",
-    "operation_types",
-    "models",
-    "providers",
-    "total_tokens",
-    "external_calls",
-    "unknown_operations",
-    "shadow_blocked_by",
-    "latency_ms",
-    "event",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-)
-
 InvalidReason = Literal[
     "empty_value",
     "invalid_json",

@@ -40,7 +40,6 @@ from faststream.message import StreamMessage
 
 from consumers.audit.authenticity import receipt_problem
 from consumers.audit.spec import declare_contract
-from consumers.audit.store import RETRYABLE_ERRORS, DecisionStore
 from consumers.audit.transform import (
     Accepted,
     DlqLimit,
@@ -53,6 +52,7 @@ from consumers.audit.transform import (
 )
 from consumers.settings import AuditSettings
 from infra import pipeline_metrics
+from infra.decisions_table import RETRYABLE_ERRORS, DecisionStore
 from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
 from infra.receipt_keys import PublishedReceiptKeys, ReceiptKeysUnavailable

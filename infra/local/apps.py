@@ -1,4 +1,6 @@
-"""Start and stop the project's own processes in the background (ingress, consumers, workers, dashboard).
+"""Start and stop the project's own processes in the background: the check path (``ingress``, ``API_WORKERS``
+processes on :8000), the audit read side (``ingress-audit``, loopback :8001, which also hosts the audit writer on
+the embedded ClickHouse), ``consumers``, ``workers`` and the dashboard (:3000).
 
 Each runs from the virtual environment with its log in ``.state/logs/`` and its pid in ``.state/run/``.
 ``up`` returns once the ingress ``/ready`` is green (or fails naming the process and its log).
@@ -34,7 +36,11 @@ class App:
     url: str = ""
 
 
+AUDIT_API = f"http://127.0.0.1:{os.environ.get('AUDIT_API_PORT', '8001')}"
+
 APPS: list[App] = [
+    # the read side first: it opens the embedded ClickHouse, which ingress never does
+    App("ingress-audit", "ingress.audit", f"{AUDIT_API}/ready"),
     App("ingress", "ingress", f"{API}/docs"),
     App("workers", "workers"),
     App("consumers", "consumers"),
@@ -102,6 +108,7 @@ def up() -> int:
     components = json.loads(body)["components"]
     print("ready: " + ", ".join(f"{name} {c['status']}" for name, c in components.items()))
     print(f"API        {API}  (docs {API}/docs, readiness {API}/ready, metrics {API}/metrics)")
+    print(f"Read side  {AUDIT_API}  (loopback; :8000 forwards /logs, /v1/decisions, analytics, backtests to it)")
     print("Dashboard  http://127.0.0.1:3000/dashboard  (sign in with the admin key in .state/admin-key)")
     return 0
 

@@ -7,16 +7,14 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Any, Literal
 from uuid import UUID
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -25,35 +23,15 @@ from pydantic import (
     model_validator,
 )
 
+from ingress.http.datetimes import IsoDatetime, as_utc
+
 MAX_LIMIT = 1000
 
 ExportFormat = Literal["json", "ndjson", "csv"]
 
 
-def as_utc(moment: datetime) -> datetime:
-    """ISO 8601 without an offset means UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 # What ClickHouse's DateTime64 can hold: a moment outside is the caller's mistake (422), not the store failing.
 STORABLE_YEARS = (1900, 2299)
-
-
-_ISO_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
-
-
-def iso_only(value: Any) -> Any:
-    """Refuse anything but an ISO 8601 date or date-time (a datetime object passes through).
-
-    pydantic would also read a number, or a string of one, as Unix time: ``to=-1e-19`` meant 1970. The API documents
-    ISO 8601, so a number is the caller's mistake, said as one.
-    """
-    if (isinstance(value, str) and not _ISO_DATE.match(value)) or isinstance(value, int | float):
-        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z")
-    return value
-
-
-IsoDatetime = Annotated[datetime, BeforeValidator(iso_only)]
 
 
 def storable(moment: datetime | None) -> datetime | None:

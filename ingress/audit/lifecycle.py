@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from consumers.audit.store import DecisionStore
 from consumers.audit.writer import AuditWriter, start_in_process
 from consumers.settings import AuditSettings
+from infra.decisions_table import DecisionStore
 from infra.settings import CommonSettings
 from ingress.audit.resources import AuditResources
 

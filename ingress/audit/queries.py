@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from consumers.audit.store import ch_time
+from infra.decisions_table import ch_time
 from ingress.audit.filters import Cursor, DecisionFilters
 
 # Columns of a history row, in SELECT order. ``event`` (the whole DecisionEvent) supplies nested objects.

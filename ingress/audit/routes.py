@@ -18,12 +18,11 @@ from fastapi.responses import Response
 from pydantic import AfterValidator
 
 from consumers.audit.spec import asyncapi_for
-from consumers.audit.store import RETRYABLE_ERRORS, run_locked, run_query
+from infra.decisions_table import RETRYABLE_ERRORS, run_locked, run_query
 from ingress.audit.export import cursor_key, history_item, iso_utc, to_csv, to_ndjson
 from ingress.audit.filters import (
     Cursor,
     DecisionFilters,
-    IsoDatetime,
     decode_cursor,
     encode_cursor,
     field_error,
@@ -39,6 +38,7 @@ from ingress.audit.queries import (
     shadow_disagreement_query,
     summary_queries,
 )
+from ingress.http.datetimes import IsoDatetime
 from ingress.http.errors import ApiError
 from ingress.http.read_limits import AdminReadDep, CustomerReadDep
 from ingress.http.responses import JsonResponse

@@ -18,8 +18,8 @@ from typing import Any
 
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from consumers.audit.store import DecisionStore
 from consumers.audit.writer import AuditWriter
+from infra.decisions_table import DecisionStore
 from ingress.__main__ import main
 
 

@@ -14,8 +14,8 @@ from infra.secret_box import SecretBox
 from ingress.admin.alerting import alerts, rules, webhooks
 from ingress.admin.deps import MAX_OFFSET, AdminRoute, PoolDep, audit
 from ingress.admin.tenancy.errors import parse_id
-from ingress.audit.filters import IsoDatetime
 from ingress.auth.deps import require_admin
+from ingress.http.datetimes import IsoDatetime
 from schemas.admin import Page
 from schemas.alerting import (
     Alert,

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ingress.audit.backtest.runner import BacktestBusy, BacktestFailed, BacktestRunner, ReplayJob
-from ingress.audit.filters import IsoDatetime, storable
+from ingress.audit.filters import storable
 from ingress.audit.routes import clickhouse_rows
+from ingress.http.datetimes import IsoDatetime
 from ingress.http.errors import ApiError, validation_error
 from ingress.http.read_limits import AdminBacktestDep
 from ingress.http.responses import JsonResponse

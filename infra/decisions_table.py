@@ -17,8 +17,46 @@ from uuid import UUID
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from consumers.audit.transform import COLUMNS
 from infra.migrate import migrate_clickhouse
+
+# The columns of ``decisions`` the audit writer fills, in insert order (``ingested_at`` takes its default); the
+# table itself is ``infra/migrations/clickhouse``. Every reader names its columns from here.
+COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "schema_version",
+    "request_id",
+    "customer_id",
+    "key_id",
+    "decided_at",
+    "allowed",
+    "decision",
+    "risk_score",
+    "threshold",
+    "reason",
+    "factor_names",
+    "factor_points",
+    "violated_rules",
+    "violation_policies",
+    "policy_ids",
+    "policy_versions",
+    "policy_modes",
+    "pii_categories",
+    "pii_paths",
+    "operation_count",
+    "operation_types",
+    "models",
+    "providers",
+    "total_tokens",
+    "external_calls",
+    "unknown_operations",
+    "shadow_blocked_by",
+    "latency_ms",
+    "event",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+)
+
 
 T = TypeVar("T")
 
