@@ -7,10 +7,15 @@ A key reads ``sk_live_<kid>_<secret><check>`` (``sk_admin_`` for operators):
 - ``check``: 6 base62 characters of CRC-32 over everything before it, so a mistyped or made-up key is refused
   before any database or bcrypt work. The checksum is not a secret and proves nothing about authenticity.
 
-Only a bcrypt hash of the whole key is stored, and beside it a tag (``key_tag``): 32 bits of a SHA-256 of the key,
-written at the key's first accepted use. A wrong secret fails the tag (all but 1 in 2^32 do) and is refused
-without bcrypt, so forgeries cannot make us run bcrypt for a tagged key. The tag is not a verifier (bcrypt is);
-knowing it narrows a 190-bit secret to 158 bits, as far beyond guessing as before.
+A bcrypt hash of the whole key is stored, and beside it a tag (``key_tag``): 32 bits of a SHA-256 of the key,
+written at creation or the key's first accepted use. A wrong secret fails the tag (all but 1 in 2^32 do) and is
+refused without bcrypt, so forgeries cannot make us run bcrypt for a tagged key.
+
+And a verifier (``key_verifier``): the whole SHA-256 of the key under its own context, written at the key's first
+accepted use (bcrypt proved it then). Every later first use, in any process (a restart, a new worker), compares
+SHA-256s instead of running bcrypt: the keys carry about 190 bits of entropy, so a fast hash at rest is as far
+beyond offline guessing as bcrypt's (docs/security.md, "bcrypt cost factor"). Keys that have no verifier yet are
+proved by bcrypt, as before.
 """
 
 from __future__ import annotations
@@ -110,3 +115,13 @@ _TAG_CONTEXT = b"governance key tag v1\x00"
 def key_tag(key: str) -> str:
     """The tag stored beside a key's bcrypt hash: 8 hex digits (32 bits) of SHA-256 over the key."""
     return hashlib.sha256(_TAG_CONTEXT + key.encode()).hexdigest()[:8]
+
+
+_VERIFIER_CONTEXT = b"governance key verifier v1\x00"
+
+
+def key_verifier(key: str, key_hash: str) -> str:
+    """The verifier stored beside the bcrypt hash once bcrypt accepted the key: SHA-256 over the bcrypt hash and the
+    key (64 hex digits), under a context of its own. Bound to the hash: were a row's hash ever replaced with a
+    verifier left behind, that verifier would accept neither the old key nor the new one."""
+    return hashlib.sha256(_VERIFIER_CONTEXT + key_hash.encode() + b"\x00" + key.encode()).hexdigest()

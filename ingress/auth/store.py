@@ -11,13 +11,13 @@ from ingress.auth.keys import KeyKind
 from ingress.auth.verifier import AuthUnavailable, KeyRecord, RecordLoader, TagWriter
 
 _CUSTOMER_KEY = """
-SELECT k.id, k.key_id, k.key_hash, k.key_tag, k.name, k.active, k.revoked_at, k.expires_at,
+SELECT k.id, k.key_id, k.key_hash, k.key_tag, k.key_verifier, k.name, k.active, k.revoked_at, k.expires_at,
        k.customer_id, c.tier, (c.deleted_at IS NOT NULL) AS customer_deleted
 FROM api_keys k JOIN customers c ON c.id = k.customer_id
 WHERE k.key_id = $1
 """
 _ADMIN_KEY = """
-SELECT id, key_id, key_hash, key_tag, name, active, revoked_at, NULL::timestamptz AS expires_at
+SELECT id, key_id, key_hash, key_tag, key_verifier, name, active, revoked_at, NULL::timestamptz AS expires_at
 FROM admin_keys WHERE key_id = $1
 """
 
@@ -46,19 +46,21 @@ async def record_key_use(pool: asyncpg.Pool, kind: KeyKind, key_ids: set[str]) -
 
 
 def postgres_tag_writer(get_pool: Callable[[], Awaitable[asyncpg.Pool]]) -> TagWriter:
-    """Store a key's tag after its first accepted use, only while the row still holds the hash that accepted it.
-    Best effort: a tag not written now is written at a later first use."""
+    """Store a key's tag and verifier after its first accepted use, only while the row still holds the hash that
+    accepted it, never replacing one already stored. Best effort: what is not written now is at a later first use."""
 
-    async def write(kind: KeyKind, key_id: str, key_hash: str, tag: str) -> None:
+    async def write(kind: KeyKind, key_id: str, key_hash: str, tag: str, verifier: str) -> None:
         table = "api_keys" if kind == "live" else "admin_keys"
         try:
             async with asyncio.timeout(2.5):
                 pool = await get_pool()
                 await pool.execute(
-                    f"UPDATE {table} SET key_tag = $3 WHERE key_id = $1 AND key_hash = $2 AND key_tag IS NULL",
+                    f"UPDATE {table} SET key_tag = COALESCE(key_tag, $3), key_verifier = COALESCE(key_verifier, $4)"
+                    " WHERE key_id = $1 AND key_hash = $2 AND (key_tag IS NULL OR key_verifier IS NULL)",
                     key_id,
                     key_hash,
                     tag,
+                    verifier,
                     timeout=2,
                 )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):

@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from ingress.auth.keys import KeyKind, MalformedKey, key_tag, parse_key
+from ingress.auth.keys import KeyKind, MalformedKey, key_tag, key_verifier, parse_key
 from ingress.auth.lane import BcryptLane
 
 FailureReason = Literal["missing", "malformed", "unknown", "revoked", "expired"]
@@ -65,6 +65,7 @@ class KeyRecord:
     tier: str | None = None
     customer_deleted: bool = False
     key_tag: str | None = None  # written at the key's first accepted use (``ingress.auth.keys.key_tag``)
+    key_verifier: str | None = None  # SHA-256 of the key, written once bcrypt accepted it (``keys.key_verifier``)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ class AuthUnavailable(Exception):
 
 
 RecordLoader = Callable[[KeyKind, str], Awaitable[KeyRecord | None]]
-TagWriter = Callable[[KeyKind, str, str, str], Coroutine[Any, Any, None]]  # (kind, key_id, key_hash it matched, tag)
+# (kind, key_id, key_hash it matched, tag, verifier)
+TagWriter = Callable[[KeyKind, str, str, str, str], Coroutine[Any, Any, None]]
 
 _MESSAGES: dict[FailureReason, str] = {
     "missing": "missing API key: send 'Authorization: Bearer <key>'",
@@ -204,7 +206,8 @@ class KeyVerifier:
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._refresh_again: set[str] = set()
         self.bcrypt_calls = 0
-        self.tag_refusals = 0  # wrong secrets refused by the key's tag, without bcrypt
+        self.tag_refusals = 0  # wrong secrets refused by the key's tag (or verifier), without bcrypt
+        self.verifier_accepts = 0  # first uses accepted by the stored SHA-256 verifier, without bcrypt
         self.cache_hits = 0
         self.cache_misses = 0
         self.record_loads = 0  # reads of a key's record by key_id
@@ -313,11 +316,11 @@ class KeyVerifier:
         self._total_failures = (1, now) if now - since > self._failure_window else (count + 1, since)
 
     def _save_tag(self, kind: KeyKind, record: KeyRecord) -> None:
-        """Store the tag of a key bcrypt just accepted, in the background (best effort)."""
-        if self._write_tag is None or record.key_tag is None:
+        """Store the tag and verifier of a key bcrypt accepted, in the background (best effort)."""
+        if self._write_tag is None or record.key_tag is None or record.key_verifier is None:
             return
         task = asyncio.get_running_loop().create_task(
-            self._write_tag(kind, record.key_id, record.key_hash, record.key_tag)
+            self._write_tag(kind, record.key_id, record.key_hash, record.key_tag, record.key_verifier)
         )
         self._tag_writes.add(task)
         task.add_done_callback(self._tag_writes.discard)
@@ -374,8 +377,10 @@ class KeyVerifier:
             record = await self._record_for(kind, key_id, known, accepted_before=accepted_before)
             if known is not None and accepted_before and known.key_hash == record.key_hash:
                 self.record_reloads += 1  # this key was accepted against this very hash: no bcrypt
-                if record.key_tag is None:  # its tag not stored yet (or not stored at all): store it now
-                    record = replace(record, key_tag=key_tag(key))
+                if record.key_tag is None or record.key_verifier is None:  # not stored yet: store them now
+                    record = replace(
+                        record, key_tag=record.key_tag or key_tag(key), key_verifier=key_verifier(key, record.key_hash)
+                    )
                     self._save_tag(kind, record)
             else:
                 record = await self._prove(kind, key, digest, record)
@@ -418,15 +423,26 @@ class KeyVerifier:
             self.tag_refusals += 1  # a wrong secret for a tagged key: no bcrypt at all
             self._note_failure(record, digest, cost_bcrypt=False)
             raise failure("unknown", record)
+        if record.key_verifier is not None:
+            # bcrypt accepted this key once, somewhere: its SHA-256 decides, in constant time, without bcrypt
+            if not hmac.compare_digest(key_verifier(key, record.key_hash), record.key_verifier):
+                self.tag_refusals += 1
+                self._note_failure(record, digest, cost_bcrypt=False)
+                raise failure("unknown", record)
+            self.verifier_accepts += 1
+            self._attacked.pop(record.key_id)
+            if record.key_tag is None:
+                record = replace(record, key_tag=tag)
+                self._save_tag(kind, record)
+            return record
         ok = await self.lane.verify(record.key_id, key, record.key_hash, suspect=self.is_suspect(record.key_id))
         self.bcrypt_calls += 1
         if not ok:
             self._note_failure(record, digest)
             raise failure("unknown", record)
         self._attacked.pop(record.key_id)
-        if record.key_tag is None:
-            record = replace(record, key_tag=tag)
-            self._save_tag(kind, record)
+        record = replace(record, key_tag=record.key_tag or tag, key_verifier=key_verifier(key, record.key_hash))
+        self._save_tag(kind, record)
         return record
 
     @staticmethod
