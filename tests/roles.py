@@ -100,6 +100,11 @@ def ingress_target(server: LiveServer) -> str:
     return server.url.removeprefix("http://")
 
 
+def audit_target(server: LiveServer) -> str:
+    """The read side's ``host:port``: with the embedded ClickHouse the audit writer's metrics are there."""
+    return server.audit_url.removeprefix("http://")
+
+
 def metric_of(url: str, name: str, **labels: str) -> float | None:
     return sample(httpx.get(f"{url}/metrics", timeout=5).text, name, **labels)
 

@@ -32,7 +32,7 @@ from ingress.settings import IngressSettings
 from tests.conftest import insert_customer, run_server
 from tests.processes import free_port, kafka_process, redis_process
 from tests.prometheus_server import PrometheusServer, prometheus_server, sample
-from tests.roles import Topics, ingress_target, metric_of, run_role, wait_for_metric, wait_ready
+from tests.roles import Topics, audit_target, ingress_target, metric_of, run_role, wait_for_metric, wait_ready
 from tests.roles import topics as topics  # noqa: PLC0414 - the fixture
 from tests.test_alert_support import add_webhook
 from tests.test_audit_support import DECISION_HEADERS, make_event
@@ -57,11 +57,11 @@ async def test_dead_letters_alert_fires_on_a_poison_record(
 ) -> None:
     with (
         run_server(settings, tmp_path / "ingress", AUDIT_FLUSH_INTERVAL_S="0.3", **topics.env) as ingress,
-        prometheus_server({"ingress": [ingress_target(ingress)]}) as prometheus,
+        prometheus_server({"ingress-audit": [audit_target(ingress)]}) as prometheus,
     ):
         await wait_ready(ingress.url, "kafka")
         prometheus.wait_for_targets()
-        assert metric_of(ingress.url, "governance_dlq_messages_total", reason="invalid_json") == 0
+        assert metric_of(ingress.audit_url, "governance_dlq_messages_total", reason="invalid_json") == 0
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
         await producer.start()
         try:
@@ -69,7 +69,7 @@ async def test_dead_letters_alert_fires_on_a_poison_record(
         finally:
             await producer.stop()
         dead = wait_for_metric(
-            lambda: metric_of(ingress.url, "governance_dlq_messages_total", reason="invalid_json"),
+            lambda: metric_of(ingress.audit_url, "governance_dlq_messages_total", reason="invalid_json"),
             at_least=1,
             what="dead-lettered by the audit writer",
         )
@@ -197,6 +197,14 @@ async def test_spool_latency_and_error_rate_alerts_fire_while_the_broker_is_paus
             PUBLISH_ACK_TIMEOUT_S="0.7",
             SPOOL_MAX_EVENTS=str(spool_max),
         ) as ingress,
+        # the relay of make up: python -m workers drains the spool of the ingress processes on its host
+        run_role(
+            settings,
+            "workers",
+            tmp_path / "workers",
+            KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+            SPOOL_DIR=str(tmp_path / "ingress" / "spool" / "decisions"),
+        ) as workers,
         prometheus_server({"ingress": [ingress_target(ingress)]}) as prometheus,
     ):
         await wait_ready(ingress.url, "kafka")
@@ -224,7 +232,7 @@ async def test_spool_latency_and_error_rate_alerts_fire_while_the_broker_is_paus
                 kafka.resume()
             # Kafka is back: the relay drains the spool, and says so.
             relayed = wait_for_metric(
-                lambda: metric_of(ingress.url, "governance_spool_relayed_total"),
+                lambda: sample(workers.metrics(), "governance_spool_relayed_total"),
                 at_least=spool_max,
                 what="spooled events relayed",
             )

@@ -11,7 +11,6 @@ import pytest
 from pydantic import ValidationError
 
 from consumers.audit.transform import (
-    COLUMNS,
     Accepted,
     DlqLimit,
     InvalidMessage,
@@ -24,6 +23,7 @@ from consumers.audit.transform import (
     deduplication_token,
 )
 from consumers.settings import AuditSettings
+from infra.decisions_table import COLUMNS
 from infra.settings import CommonSettings
 from tests.test_audit_support import DECISION_HEADERS, make_event
 

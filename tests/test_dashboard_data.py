@@ -22,7 +22,7 @@ import pytest
 from ingress.settings import IngressSettings
 from tests.conftest import insert_customer, run_server
 from tests.prometheus_server import prometheus_server, sample
-from tests.roles import Topics, ingress_target, metric_of, run_role, wait_for_metric, wait_ready
+from tests.roles import Topics, audit_target, ingress_target, metric_of, run_role, wait_for_metric, wait_ready
 from tests.roles import topics as topics  # noqa: PLC0414 - the fixture
 from tests.test_check import GUIDE_RULES, GUIDE_STEP4, add_policy, auth
 
@@ -82,7 +82,12 @@ async def test_every_panel_returns_data_from_the_running_stack(
         run_role(settings, "workers", tmp_path / "workers", SPOOL_DIR=str(tmp_path / "spool"), **common) as workers,
         run_server(settings, tmp_path / "ingress", AUDIT_FLUSH_INTERVAL_S="0.3", **common) as ingress,
         prometheus_server(
-            {"ingress": [ingress_target(ingress)], "consumers": [consumers.target], "workers": [workers.target]},
+            {
+                "ingress": [ingress_target(ingress)],
+                "ingress-audit": [audit_target(ingress)],
+                "consumers": [consumers.target],
+                "workers": [workers.target],
+            },
             rules=(),
         ) as prometheus,
     ):
@@ -101,7 +106,9 @@ async def test_every_panel_returns_data_from_the_running_stack(
                 await asyncio.sleep(1.5)  # spread over several scrapes, as traffic is
         # The audit writer wrote them, and the lag monitor saw its group catch up.
         wait_for_metric(
-            lambda: metric_of(ingress.url, "governance_audit_rows_written_total"), at_least=16, what="rows written"
+            lambda: metric_of(ingress.audit_url, "governance_audit_rows_written_total"),
+            at_least=16,
+            what="rows written",
         )
         group = common["AUDIT_GROUP_ID"]
         wait_for_metric(

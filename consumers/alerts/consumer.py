@@ -35,17 +35,13 @@ from typing import Any, Literal
 
 import asyncpg
 import pydantic
-from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from faststream import AckPolicy
-from faststream.kafka import KafkaMessage
-from faststream.kafka.message import FAKE_CONSUMER
-from faststream.message import StreamMessage
+from aiokafka import ConsumerRecord, TopicPartition
 
 from consumers.alerts.evaluate import OpenAlert, Transition, evaluate
 from consumers.alerts.settings import AlertingSettings
 from consumers.alerts.store import RETRYABLE_ERRORS, AlertStore, Source
 from consumers.alerts.windows import SubjectWindow
+from consumers.stream import BatchSubscription, RebalanceHooks, Records, TaskSet, backoff, commit
 from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
 from infra.postgres import build_postgres_pool
@@ -155,33 +151,6 @@ class _OpenAlerts:
         return {key: alert for key, (alert, _) in self._by_key.items()}
 
 
-class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, consumer: AlertingConsumer) -> None:
-        self._consumer = consumer
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._consumer._on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._consumer._on_assigned(assigned)
-
-
-async def _parse_records(records: tuple[ConsumerRecord[Any, Any], ...], _original: Any) -> StreamMessage[Any]:
-    # Raw records straight through: decoding is ours, so one bad record cannot fail the batch.
-    first = records[0]
-    return KafkaMessage(
-        body=b"",
-        headers={},
-        raw_message=records,
-        message_id=f"{first.topic}:{first.partition}:{first.offset}",
-        consumer=FAKE_CONSUMER,  # offsets are committed explicitly
-    )
-
-
-async def _decode_nothing(_message: StreamMessage[Any], _original: Any) -> None:
-    return None
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -202,21 +171,15 @@ class AlertingConsumer:
         self.failure: BaseException | None = None
         self._clock = clock
         self.broker = build_kafka_broker(settings.kafka_bootstrap_servers, client_id=client_id)
-        self._subscriber = self.broker.subscriber(
+        self._subscription = BatchSubscription(
+            self.broker,
             settings.decisions_topic,
             settings.signals_topic,
             group_id=self.group_id,
-            batch=True,
             max_records=settings.alerts_batch_size,
-            batch_timeout_ms=200,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.MANUAL,
-            listener=_RebalanceListener(self),
-            parser=_parse_records,
-            decoder=_decode_nothing,
-            include_in_schema=False,
+            hooks=RebalanceHooks(self._on_revoked, self._on_assigned),
+            handle=self._handle,
         )
-        self._subscriber(self._handle)
         self._store: AlertStore | None = None
         self._pool: asyncpg.Pool | None = None
         self._rules = RuleBook()
@@ -228,7 +191,7 @@ class AlertingConsumer:
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._running = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -262,19 +225,16 @@ class AlertingConsumer:
             return
         self._stopping.set()
         self._running = False
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
+        for task in self._tasks.others():
+            task.cancel()
         async with self._lock:  # the batch in hand is finished (or abandoned); later ones are not taken
             self._running = False
         # Not under the lock: leaving the group may wait for a rebalance callback, which takes the lock.
         with contextlib.suppress(Exception):
             await self.broker.stop()
-        for task in list(self._tasks):
-            if task is not current:
-                with contextlib.suppress(BaseException):
-                    await task
+        for task in self._tasks.others():
+            with contextlib.suppress(BaseException):
+                await task
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await self._pool.close()
@@ -293,9 +253,7 @@ class AlertingConsumer:
         self._spawn(self.stop(), "alerts-halt")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro, name)
 
     # -- observability -----------------------------------------------------------------------------------------
 
@@ -317,7 +275,7 @@ class AlertingConsumer:
         return "decisions" if topic == self.settings.decisions_topic else "signals"
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
-        consumer = self._subscriber.consumer
+        consumer = self._subscription.consumer
         store = self._store
         if consumer is None or store is None:
             return
@@ -350,7 +308,7 @@ class AlertingConsumer:
         self, tps: list[TopicPartition], since_s: float
     ) -> dict[TopicPartition, tuple[int, int, int | None]]:
         """Seek each partition to the first record newer than ``since_s``; returns (replay_until, end, start)."""
-        consumer = self._subscriber.consumer
+        consumer = self._subscription.consumer
         assert consumer is not None  # noqa: S101 - called from the consumer's own rebalance
         ends = await consumer.end_offsets(tps)
         by_time = await consumer.offsets_for_times({tp: max(int(since_s * 1000), 0) for tp in tps})
@@ -394,8 +352,7 @@ class AlertingConsumer:
 
     # -- consume -----------------------------------------------------------------------------------------------
 
-    async def _handle(self, msg: KafkaMessage) -> None:
-        records: tuple[ConsumerRecord[Any, Any], ...] = msg.raw_message
+    async def _handle(self, records: Records) -> None:
         if not self._running:
             return
         try:
@@ -524,7 +481,7 @@ class AlertingConsumer:
             )
 
     async def _commit(self) -> None:
-        consumer = self._subscriber.consumer
+        consumer = self._subscription.consumer
         if consumer is None:
             return
         offsets = {
@@ -534,12 +491,9 @@ class AlertingConsumer:
         }
         if not offsets:
             return
-        try:
-            await consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-            # The transitions are stored; the next owner reprocesses the records and finds nothing to change.
+        # The transitions are stored; the next owner reprocesses the records and finds nothing to change.
+        if not await commit(consumer, offsets, log, "the records"):
             self.stats.commit_failures += 1
-            log.warning("offset commit failed (%s); the records will be redelivered", type(exc).__name__)
 
     async def _retrying(self, what: str, work: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         attempt = 0
@@ -557,11 +511,9 @@ class AlertingConsumer:
                     raise _Abandoned from exc
 
     async def _backoff(self, attempt: int) -> None:
-        delay = min(
-            self.settings.alerts_backoff_initial_s * 2 ** min(attempt - 1, 30), self.settings.alerts_backoff_max_s
+        await backoff(
+            self._stopping, attempt, self.settings.alerts_backoff_initial_s, self.settings.alerts_backoff_max_s
         )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
     # -- time passing: resolve, re-notify, forget ---------------------------------------------------------------
 

@@ -26,17 +26,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
-from faststream import AckPolicy
-from faststream.kafka import KafkaMessage
-from faststream.kafka.message import FAKE_CONSUMER
-from faststream.message import StreamMessage
 
 from consumers.audit.authenticity import receipt_problem
 from consumers.audit.spec import declare_contract
@@ -51,6 +48,7 @@ from consumers.audit.transform import (
     deduplication_token,
 )
 from consumers.settings import AuditSettings
+from consumers.stream import BatchSubscription, RebalanceHooks, Records, TaskSet, backoff, commit, partition_label
 from infra import pipeline_metrics
 from infra.decisions_table import RETRYABLE_ERRORS, DecisionStore
 from infra.kafka import build_kafka_broker
@@ -122,38 +120,6 @@ class _Batch:
         return len(self.accepted) + len(self.rejected)
 
 
-def _tp_label(tp: TopicPartition) -> str:
-    return f"{tp.topic}:{tp.partition}"
-
-
-class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, writer: AuditWriter) -> None:
-        self._writer = writer
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._writer._on_partitions_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("audit writer assigned %s", sorted(_tp_label(tp) for tp in assigned))
-
-
-async def _parse_records(records: tuple[ConsumerRecord[Any, Any], ...], _original: Any) -> StreamMessage[Any]:
-    # FastStream's own parser decodes headers strictly and its decoder parses JSON before our handler runs: one
-    # poison record would fail the whole batch outside our control. Hand the raw records through untouched.
-    first = records[0]
-    return KafkaMessage(
-        body=b"",
-        headers={},
-        raw_message=records,
-        message_id=f"{first.topic}:{first.partition}:{first.offset}",
-        consumer=FAKE_CONSUMER,  # never acked through the message: offsets are committed explicitly
-    )
-
-
-async def _decode_nothing(_message: StreamMessage[Any], _original: Any) -> None:
-    return None
-
-
 class AuditWriter:
     """Consumes decisions in its own group and writes them to ClickHouse in batches; see the module docstring."""
 
@@ -179,20 +145,14 @@ class AuditWriter:
         self._dlq = declare_contract(
             self.broker, decisions_topic=settings.decisions_topic, dlq_topic=settings.dlq_topic
         )
-        self._subscriber = self.broker.subscriber(
+        self._subscription = BatchSubscription(
+            self.broker,
             settings.decisions_topic,
             group_id=self.group_id,
-            batch=True,
             max_records=settings.audit_batch_size,
-            batch_timeout_ms=200,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.MANUAL,
-            listener=_RebalanceListener(self),
-            parser=_parse_records,
-            decoder=_decode_nothing,
-            include_in_schema=False,  # the channel is documented by declare_contract
+            hooks=RebalanceHooks(self._on_partitions_revoked, self._on_partitions_assigned),
+            handle=self._handle,
         )
-        self._subscriber(self._handle)
 
         self._dlq_limit = DlqLimit(settings.audit_dlq_limit, settings.audit_dlq_window)
         self._verified = 0
@@ -201,7 +161,7 @@ class AuditWriter:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._writing: asyncio.Task[None] | None = None  # the batch being written and committed (at most one)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -260,13 +220,9 @@ class AuditWriter:
         await self._stopped.wait()
 
     async def _shutdown(self) -> None:
-        current = asyncio.current_task()
-        others = [task for task in self._tasks if task is not current]
-        for task in others:
-            task.cancel()
         # Let them finish unwinding first: a start cancelled mid-connect cleans up after itself, and must not do
         # so after the state below says STOPPED.
-        await asyncio.gather(*others, return_exceptions=True)
+        await self._tasks.cancel_others()
         with contextlib.suppress(Exception):
             await self.broker.stop()
         if self.state is not WriterState.FAILED:
@@ -283,16 +239,14 @@ class AuditWriter:
         log.critical("audit writer stopped: %s: %s; nothing after the last commit is lost", type(exc).__name__, exc)
         self._spawn(self._shutdown())
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.spawn(coro)
 
     # -- observability -----------------------------------------------------------------------------------------
 
     @property
     def consumer(self) -> AIOKafkaConsumer | None:
-        return self._subscriber.consumer
+        return self._subscription.consumer
 
     @property
     def buffered(self) -> int:
@@ -306,15 +260,14 @@ class AuditWriter:
         lags = {}
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
-            done = self.stats.last_committed.get(_tp_label(tp), self._next_offset.get(tp))
+            done = self.stats.last_committed.get(partition_label(tp), self._next_offset.get(tp))
             if highwater is not None and done is not None:
-                lags[_tp_label(tp)] = max(highwater - done, 0)
+                lags[partition_label(tp)] = max(highwater - done, 0)
         return lags
 
     # -- consume -----------------------------------------------------------------------------------------------
 
-    async def _handle(self, msg: KafkaMessage) -> None:
-        records: tuple[ConsumerRecord[Any, Any], ...] = msg.raw_message
+    async def _handle(self, records: Records) -> None:
         if self.state is not WriterState.RUNNING:
             return  # stopping or failed: leave them uncommitted
         try:
@@ -408,10 +361,13 @@ class AuditWriter:
         except Exception as exc:  # noqa: BLE001 - a bug: stop, commit nothing more
             self._halt(exc)
 
+    async def _on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("audit writer assigned %s", sorted(partition_label(tp) for tp in assigned))
+
     async def _on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         # Write and commit what we hold while the partitions are still ours; what cannot be written now is
         # dropped here and delivered again (from the last commit) to whoever gets the partitions.
-        log.info("audit writer losing %s", sorted(_tp_label(tp) for tp in revoked))
+        log.info("audit writer losing %s", sorted(partition_label(tp) for tp in revoked))
         async with self._lock:
             if self.state in (WriterState.RUNNING, WriterState.STOPPING) and (self._batch or self._writing):
                 try:
@@ -444,7 +400,6 @@ class AuditWriter:
             return
         writing = asyncio.get_running_loop().create_task(self._write_batch(batch, persistent=True))
         self._writing = writing
-        self._tasks.add(writing)
         writing.add_done_callback(self._written)
 
     async def _settle(self) -> None:
@@ -455,7 +410,6 @@ class AuditWriter:
             self._writing = None
 
     def _written(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
         if task.cancelled():
             return
         exc = task.exception()
@@ -539,26 +493,15 @@ class AuditWriter:
             )
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        consumer = self.consumer
-        if consumer is None or not offsets:
-            return
-        try:
-            await consumer.commit(dict(offsets))
-        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-            # The rows are stored; whoever owns the partitions now gets them again and skips them as stored.
+        # The rows are stored; whoever owns the partitions now gets them again and skips them as stored.
+        if await commit(self.consumer, offsets, log, "the batch (deduplicated when stored again)"):
+            for tp, offset in offsets.items():
+                self.stats.last_committed[partition_label(tp)] = offset
+        elif self.consumer is not None and offsets:
             self.stats.commit_failures += 1
-            log.warning("offset commit failed (%s); the batch will be redelivered and deduplicated", exc)
-            return
-        for tp, offset in offsets.items():
-            self.stats.last_committed[_tp_label(tp)] = offset
 
     async def _backoff(self, attempt: int) -> None:
-        delay = min(
-            self.settings.audit_backoff_initial_s * 2 ** min(attempt - 1, 30),
-            self.settings.audit_backoff_max_s,
-        )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+        await backoff(self._stopping, attempt, self.settings.audit_backoff_initial_s, self.settings.audit_backoff_max_s)
 
 
 async def start_in_process(settings: AuditSettings, client: Client) -> AuditWriter:
