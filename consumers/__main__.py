@@ -2,7 +2,8 @@
 
 - ``python -m consumers``: the alerting consumer, and beside it the audit writer when ClickHouse is a server
   (``CLICKHOUSE_URL=http(s)://…``). The embedded ClickHouse can be opened by one process only, and that process
-  is ingress, which then runs the audit writer itself (``AUDIT_IN_PROCESS``).
+  is the audit read side (``python -m ingress.audit``), which then runs the audit writer itself
+  (``AUDIT_IN_PROCESS``).
 - ``python -m consumers audit`` or ``python -m consumers alerts``: one of them alone.
 - ``python -m consumers asyncapi [--yaml]``: print the AsyncAPI document of the decision stream.
 
@@ -16,7 +17,6 @@ import asyncio
 import gc
 import json
 import logging
-import signal
 import sys
 
 from consumers.alerts.consumer import AlertingConsumer
@@ -31,6 +31,7 @@ from infra.logs import configure_logging
 from infra.migrate import migrate_postgres
 from infra.pipeline_metrics import CONSUMERS_METRICS_PORT, start_metrics_server
 from infra.sentry import init_sentry
+from infra.service import run_until_stopped
 
 log = logging.getLogger("consumers")
 
@@ -74,7 +75,8 @@ async def run(settings: AuditSettings, *, audit: bool, alerts: bool) -> int:
     if audit and settings.clickhouse_embedded:
         log.error(
             "the audit writer needs a ClickHouse server here (CLICKHOUSE_URL=http://...): the embedded ClickHouse "
-            "belongs to the ingress process, which runs the writer itself (AUDIT_IN_PROCESS=auto)"
+            "belongs to the audit read side (python -m ingress.audit), which runs the writer itself "
+            "(AUDIT_IN_PROCESS=auto)"
         )
         return EXIT_MISCONFIGURED
     writer: AuditWriter | None = None
@@ -95,25 +97,8 @@ async def run(settings: AuditSettings, *, audit: bool, alerts: bool) -> int:
     # What start-up allocated lives as long as the process: out of the collector's sight, as in ingress.
     gc.collect()
     gc.freeze()
-
-    async def stop_all() -> None:
-        await asyncio.gather(
-            lag.stop(), *(c.stop() for c in (writer, alerting) if c is not None), return_exceptions=True
-        )
-
-    loop = asyncio.get_running_loop()
-    stopping: set[asyncio.Task[None]] = set()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(stop_all())))
-    try:
-        waits = [asyncio.ensure_future(c.wait_stopped()) for c in (writer, alerting) if c is not None]
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        await stop_all()
-        await asyncio.gather(*waits)
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
+    # until SIGTERM or SIGINT, or until one of them stops on an error (which stops the others too)
+    await run_until_stopped([c for c in (alerting, writer) if c is not None], helpers=[lag])
     failed = False
     if writer is not None and writer.failure is not None:
         log.critical("audit writer exited after: %s", writer.failure)

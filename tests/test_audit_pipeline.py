@@ -333,4 +333,4 @@ def test_standalone_writer_refuses_the_embedded_clickhouse(project_root: Path, t
         check=False,
     )
     assert result.returncode == 2
-    assert "belongs to the ingress process" in result.stderr
+    assert "belongs to the audit read side" in result.stderr

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
 from infra.logs import configure_logging
 from infra.pipeline_metrics import WORKERS_METRICS_PORT, start_metrics_server
 from infra.sentry import init_sentry
+from infra.service import stop_signals
 from infra.spool import DiskSpool
 from workers.settings import WorkersSettings
 from workers.spool_relay import SpoolRelay
@@ -26,12 +26,14 @@ log = logging.getLogger("workers")
 
 
 async def run(settings: WorkersSettings) -> None:
+    """Until SIGTERM or SIGINT."""
+    async with stop_signals() as stop:
+        await _serve(settings, stop)
+
+
+async def _serve(settings: WorkersSettings, stop: asyncio.Event) -> None:
     broker = build_kafka_broker(settings.kafka_bootstrap_servers, client_id="governance-workers")
     connected = False
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     relay = SpoolRelay(
         DiskSpool(settings.spool_dir), lambda: broker if connected else None, interval_s=settings.relay_interval_s
     )
