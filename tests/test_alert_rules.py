@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pydantic
 import pytest
 
-from consumers.alerts.consumer import PartitionState
 from consumers.alerts.evaluate import OpenAlert, Transition, evaluate, observe
+from consumers.alerts.partitions import PartitionState
 from consumers.alerts.store import build_event, event_id_for
 from consumers.alerts.windows import SubjectWindow
 from schemas.alerting import (

@@ -24,7 +24,8 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from fastapi import FastAPI
 
 import consumers.__main__ as consumers_main
-from consumers.audit.writer import AuditWriter, DlqLimitExceeded, WriterState
+from consumers.audit.batch import DlqLimitExceeded, WriterState
+from consumers.audit.writer import AuditWriter
 from infra.decisions_table import DecisionStore
 from ingress.settings import IngressSettings
 from tests.test_audit_support import (

@@ -27,17 +27,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
-import pydantic
 from aiokafka import ConsumerRecord, TopicPartition
 
+from consumers.alerts.decode import Invalid, decode_record
 from consumers.alerts.evaluate import OpenAlert, Transition, evaluate
+from consumers.alerts.outbox import AlertOutbox
+from consumers.alerts.partitions import (
+    RULES_OF,
+    Abandoned,
+    AlertingStats,
+    Decoded,
+    OpenAlerts,
+    PartitionState,
+    StreamName,
+)
 from consumers.alerts.settings import AlertingSettings
 from consumers.alerts.store import RETRYABLE_ERRORS, AlertStore, Source
 from consumers.alerts.windows import SubjectWindow
@@ -45,110 +54,9 @@ from consumers.stream import BatchSubscription, RebalanceHooks, Records, TaskSet
 from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
 from infra.postgres import build_postgres_pool
-from schemas import topics
-from schemas.alert_event import AlertEvent
-from schemas.alerting import DECISION_RULES, RULE_KINDS, SIGNAL_RULES, UNKNOWN_SUBJECT, RuleBook, RuleKind
-from schemas.decision_event import DecisionEvent
-from schemas.signal_event import SignalEvent
+from schemas.alerting import RULE_KINDS, UNKNOWN_SUBJECT, RuleBook, RuleKind
 
 log = logging.getLogger("consumers.alerts")
-
-StreamName = Literal["decisions", "signals"]
-_REWIND_WAIT_S = 30.0
-_RULES_OF: dict[StreamName, frozenset[RuleKind]] = {"decisions": DECISION_RULES, "signals": SIGNAL_RULES}
-
-
-class _Abandoned(Exception):
-    """The consumer is stopping while a batch waited for the database; the batch stays uncommitted."""
-
-
-@dataclass
-class AlertingStats:
-    records: int = 0
-    replayed: int = 0  # records read only to rebuild windows
-    invalid: int = 0
-    transitions: Counter[str] = field(default_factory=Counter)  # applied, by kind
-    events_published: int = 0
-    publish_failures: int = 0
-    database_failures: int = 0
-    commit_failures: int = 0
-    batches: int = 0
-
-
-@dataclass
-class PartitionState:
-    stream: StreamName
-    replay_until: int  # records below this offset were evaluated by an earlier run: windows only
-    live_from: int  # the log's end when assigned: windows are complete once read up to here
-    next_offset: int | None  # the next record expected
-    windows: dict[str, SubjectWindow] = field(default_factory=dict)
-    # Rewound behind the committed offset: until a record from before it arrives, records from the committed
-    # offset on were fetched before the rewind (a batch already handed out) and are dropped; they come again.
-    rewinding_since: float | None = None
-
-    def stale(self, offset: int, now: float) -> bool:
-        if self.rewinding_since is None:
-            return False
-        if offset < self.replay_until:
-            self.rewinding_since = None  # the rewound records have started to arrive
-            return False
-        # (a safety valve: should the rewound records be gone from the log, stop waiting for them)
-        return now - self.rewinding_since < _REWIND_WAIT_S
-
-    @property
-    def caught_up(self) -> bool:
-        """Whether the windows hold everything up to about now, so evaluating at the wall clock is sound (before
-        that, an alert could be resolved for want of records not read yet)."""
-        return self.next_offset is None or self.next_offset >= max(self.replay_until, self.live_from)
-
-    def window(self, subject: str) -> SubjectWindow:
-        found = self.windows.get(subject)
-        if found is None:
-            found = self.windows[subject] = SubjectWindow()
-        return found
-
-
-@dataclass(frozen=True)
-class _Decoded:
-    tp: TopicPartition
-    offset: int
-    subject: str
-    at: float
-    decision: DecisionEvent | None = None
-    signal: SignalEvent | None = None
-
-
-class _OpenAlerts:
-    """The open alerts of the assigned partitions, by (rule, subject), with the partition that owns each."""
-
-    def __init__(self) -> None:
-        self._by_key: dict[tuple[RuleKind, str], tuple[OpenAlert, TopicPartition]] = {}
-        self._by_subject: dict[str, dict[RuleKind, OpenAlert]] = {}
-
-    def put(self, alert: OpenAlert, owner: TopicPartition) -> None:
-        self._by_key[(alert.rule, alert.subject)] = (alert, owner)
-        self._by_subject.setdefault(alert.subject, {})[alert.rule] = alert
-
-    def drop(self, rule: RuleKind, subject: str) -> None:
-        self._by_key.pop((rule, subject), None)
-        rules = self._by_subject.get(subject)
-        if rules is not None:
-            rules.pop(rule, None)
-            if not rules:
-                del self._by_subject[subject]
-
-    def of_subject(self, subject: str) -> dict[RuleKind, OpenAlert]:
-        return dict(self._by_subject.get(subject, {}))
-
-    def subjects_of(self, owner: TopicPartition) -> set[str]:
-        return {subject for (_, subject), (_, tp) in self._by_key.items() if tp == owner}
-
-    def drop_partitions(self, owners: set[TopicPartition]) -> None:
-        for rule, subject in [key for key, (_, tp) in self._by_key.items() if tp in owners]:
-            self.drop(rule, subject)
-
-    def snapshot(self) -> dict[tuple[RuleKind, str], OpenAlert]:
-        return {key: alert for key, (alert, _) in self._by_key.items()}
 
 
 def _utc_now() -> datetime:
@@ -185,7 +93,7 @@ class AlertingConsumer:
         self._rules = RuleBook()
         self._rules_loaded_at = 0.0
         self._partitions: dict[TopicPartition, PartitionState] = {}
-        self._open = _OpenAlerts()
+        self._open = OpenAlerts()
         self._lock = asyncio.Lock()
         self._publish_now = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -360,7 +268,7 @@ class AlertingConsumer:
                 if not self._running:
                     return
                 await self._take(records)
-        except _Abandoned:
+        except Abandoned:
             return
         except Exception as exc:  # noqa: BLE001 - a bug: stop, commit nothing more
             self._halt(exc)
@@ -387,7 +295,7 @@ class AlertingConsumer:
 
     async def _decode(
         self, records: tuple[ConsumerRecord[Any, Any], ...]
-    ) -> tuple[list[_Decoded], dict[TopicPartition, int]]:
+    ) -> tuple[list[Decoded], dict[TopicPartition, int]]:
         """Valid records of assigned partitions, in order, with their subject, and the next offset per partition.
         Changes no state, so a retry after a database error starts over cleanly."""
         now = self._clock().timestamp()
@@ -408,36 +316,21 @@ class AlertingConsumer:
                 decoded.append(item)
         return decoded, next_offsets
 
-    async def _decode_one(self, tp: TopicPartition, record: ConsumerRecord[Any, Any], now: float) -> _Decoded | None:
+    async def _decode_one(self, tp: TopicPartition, record: ConsumerRecord[Any, Any], now: float) -> Decoded | None:
         assert self._store is not None  # noqa: S101
-        try:
-            if self._stream_of(record.topic) == "decisions":
-                decision = DecisionEvent.model_validate_json(record.value or b"")
-                at = min(decision.decided_at.timestamp(), now)
-                return _Decoded(tp, record.offset, str(decision.customer_id), at, decision=decision)
-            signal = SignalEvent.model_validate_json(record.value or b"")
-        except pydantic.ValidationError as exc:
+        decoded = decode_record(self._stream_of(record.topic), tp, record, now)
+        if isinstance(decoded, Invalid):
             self.stats.invalid += 1  # (a retried batch counts it again; a rare, harmless overcount)
-            log.warning(
-                "skipped invalid record %s:%d@%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                exc.errors()[0].get("msg", "invalid") if exc.errors() else "invalid",
-            )
+            log.warning("skipped invalid record %s:%d@%d: %s", record.topic, record.partition, record.offset, decoded)
             return None
-        subject = UNKNOWN_SUBJECT
-        if signal.customer_id is not None:
-            subject = str(signal.customer_id)
-        elif signal.kind == "auth_failure" and signal.key_id:
+        if decoded.owner_of_key is not None:
             # A key id we issued (revoked, expired, wrong secret) names its customer; anything else is unknown.
-            owner = await self._store.customer_for_key(signal.key_id)
-            subject = str(owner) if owner is not None else UNKNOWN_SUBJECT
-        at = min(signal.window_end.timestamp(), now)
-        return _Decoded(tp, record.offset, subject, at, signal=signal)
+            owner = await self._store.customer_for_key(decoded.owner_of_key)
+            return replace(decoded, subject=str(owner) if owner is not None else UNKNOWN_SUBJECT, owner_of_key=None)
+        return decoded
 
     @staticmethod
-    def _add(window: SubjectWindow, item: _Decoded) -> None:
+    def _add(window: SubjectWindow, item: Decoded) -> None:
         if item.decision is not None:
             d = item.decision
             window.add_decision(item.at, allowed=d.allowed, risk_score=d.risk_score, personal_data=len(d.personal_data))
@@ -455,7 +348,7 @@ class AlertingConsumer:
 
     async def _evaluate_subject(self, tp: TopicPartition, state: PartitionState, subject: str, now: datetime) -> None:
         assert self._store is not None  # noqa: S101
-        kinds = _RULES_OF[state.stream]
+        kinds = RULES_OF[state.stream]
         rules = self._rules.rules_for(subject, [k for k in RULE_KINDS if k in kinds])
         open_alerts = {rule: alert for rule, alert in self._open.of_subject(subject).items() if rule in kinds}
         window = state.windows.get(subject) or SubjectWindow()
@@ -505,10 +398,10 @@ class AlertingConsumer:
                 self.stats.database_failures += 1
                 log.warning("alerting %s failed (%s, attempt %d); retrying, nothing committed", what, exc, attempt)
                 if self._stopping.is_set():
-                    raise _Abandoned from exc
+                    raise Abandoned from exc
                 await self._backoff(attempt)
                 if self._stopping.is_set():
-                    raise _Abandoned from exc
+                    raise Abandoned from exc
 
     async def _backoff(self, attempt: int) -> None:
         await backoff(
@@ -562,42 +455,14 @@ class AlertingConsumer:
                 self._halt(exc)
                 return
 
-    # -- the alert-event outbox --------------------------------------------------------------------------------
+    # -- the alert-event outbox (consumers/alerts/outbox.py) ---------------------------------------------------
 
     async def publish_pending(self) -> int:
         """Publish alert events not yet on Kafka; returns how many were published."""
         assert self._store is not None  # noqa: S101
-        published, failure = await self._store.publish_pending(self._publish)
-        self.stats.events_published += published
-        if failure is not None:
-            self.stats.publish_failures += 1
-            log.warning("alert events wait for Kafka: %s", type(failure).__name__)
-        return published
-
-    async def _publish(self, event: AlertEvent) -> None:
-        async with asyncio.timeout(5):
-            await self.broker.publish(
-                event.model_dump_json().encode(),
-                topic=self.settings.alerts_topic,
-                key=event.subject.encode(),
-                headers={
-                    topics.HEADER_EVENT_TYPE: "alert",
-                    topics.HEADER_SCHEMA_VERSION: str(event.schema_version),
-                    topics.HEADER_CONTENT_TYPE: "application/json",
-                },
-            )
+        return await AlertOutbox(self._store, self.broker, self.settings, self.stats).publish_pending()
 
     async def _publish_forever(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._publish_now.wait(), timeout=self.settings.alerts_publish_interval_s)
-            self._publish_now.clear()
-            if self._stopping.is_set():
-                return
-            try:
-                await self.publish_pending()
-            except RETRYABLE_ERRORS as exc:
-                self.stats.database_failures += 1
-                log.warning("alert events not published this round: %s", type(exc).__name__)
-            except Exception:
-                log.exception("alert event publishing failed")
+        assert self._store is not None  # noqa: S101
+        outbox = AlertOutbox(self._store, self.broker, self.settings, self.stats)
+        await outbox.publish_forever(self._publish_now, self._stopping)

@@ -27,8 +27,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -36,6 +34,16 @@ from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
 
 from consumers.audit.authenticity import receipt_problem
+from consumers.audit.batch import (
+    VERIFY_YIELD_EVERY,
+    YIELD_EVERY,
+    Abandoned,
+    AuditStats,
+    Batch,
+    DlqLimitExceeded,
+    WriterState,
+    rows_of,
+)
 from consumers.audit.spec import declare_contract
 from consumers.audit.transform import (
     Accepted,
@@ -44,7 +52,6 @@ from consumers.audit.transform import (
     Rejected,
     classify,
     dead_letter,
-    decision_row,
     deduplication_token,
 )
 from consumers.settings import AuditSettings
@@ -56,68 +63,6 @@ from infra.kafka_topics import ensure_project_topics
 from infra.receipt_keys import PublishedReceiptKeys, ReceiptKeysUnavailable
 
 log = logging.getLogger("consumers.audit")
-
-# Decoding a record or building its row takes tens of microseconds, on the event loop; in ingress that loop also
-# answers checks. Yielding every so many records bounds what a batch of hundreds holds them up by (~2 ms, not ~40).
-_YIELD_EVERY = 32
-_VERIFY_YIELD_EVERY = 4
-
-
-async def _rows(accepted: list[Accepted]) -> list[tuple[Any, ...]]:
-    rows = []
-    for count, item in enumerate(accepted, 1):
-        if count % _YIELD_EVERY == 0:
-            await asyncio.sleep(0)
-        rows.append(decision_row(item.event, item.origin))
-    return rows
-
-
-class WriterState(StrEnum):
-    IDLE = "idle"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-
-class DlqLimitExceeded(RuntimeError):
-    """Too many invalid records in a row: the upstream is broken, not unlucky."""
-
-
-class _Abandoned(Exception):
-    """A flush gave up (the writer is stopping, or a one-shot flush failed); nothing was committed."""
-
-
-@dataclass
-class AuditStats:
-    """Counters for the metrics work; plain attributes, updated in place."""
-
-    messages_consumed: int = 0
-    rows_written: int = 0
-    batches_written: int = 0
-    duplicates_skipped: int = 0
-    dlq_count: int = 0
-    insert_failures: int = 0
-    dlq_publish_failures: int = 0
-    commit_failures: int = 0
-    last_insert_latency_s: float = 0.0
-    insert_latency_s_total: float = 0.0
-    last_batch_size: int = 0
-    last_flush_at: float | None = None  # wall clock (time.time())
-    # next offset to read, per "topic:partition", as last committed by this writer
-    last_committed: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class _Batch:
-    accepted: list[Accepted] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    started_at: float | None = None  # loop time of the first record
-
-    def __len__(self) -> int:
-        return len(self.accepted) + len(self.rejected)
 
 
 class AuditWriter:
@@ -156,7 +101,7 @@ class AuditWriter:
 
         self._dlq_limit = DlqLimit(settings.audit_dlq_limit, settings.audit_dlq_window)
         self._verified = 0
-        self._batch = _Batch()
+        self._batch = Batch()
         self._next_offset: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -212,7 +157,7 @@ class AuditWriter:
         self._stopping.set()  # interrupts backoff waits, so the lock comes free
         async with self._lock:
             if self.state is WriterState.STOPPING:
-                with contextlib.suppress(_Abandoned):
+                with contextlib.suppress(Abandoned):
                     await self._flush(persistent=False)
         await self._shutdown()
 
@@ -273,7 +218,7 @@ class AuditWriter:
         try:
             async with self._lock:
                 await self._take(records)
-        except _Abandoned:
+        except Abandoned:
             return  # stopping mid-retry: the batch stays uncommitted
         except Exception as exc:  # noqa: BLE001 - a bug or the DLQ limit: stop, commit nothing more
             self._halt(exc)
@@ -283,7 +228,7 @@ class AuditWriter:
         assigned = consumer.assignment() if consumer is not None else set()
         loop = asyncio.get_running_loop()
         for count, record in enumerate(records, 1):
-            if count % _YIELD_EVERY == 0:
+            if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             if self.state is not WriterState.RUNNING:
                 return
@@ -333,10 +278,10 @@ class AuditWriter:
                 log.warning("%s (attempt %d); retrying, nothing committed", exc, attempt)
                 await self._backoff(attempt)
                 if self._stopping.is_set():
-                    raise _Abandoned from exc
+                    raise Abandoned from exc
         self._verified += 1
-        if self._verified % _VERIFY_YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # a signature check is ~0.1-0.3 ms of CPU on the loop that may answer checks
+        if self._verified % VERIFY_YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # a signature check is ~0.1-0.3 ms of CPU on the loop that also answers reads
         problem = receipt_problem(item.event, public_key)
         if problem is None:
             return item
@@ -356,7 +301,7 @@ class AuditWriter:
                     started = self._batch.started_at
                     if self.state is WriterState.RUNNING and started is not None and loop.time() >= started + interval:
                         await self._flush()
-        except _Abandoned:
+        except Abandoned:
             return
         except Exception as exc:  # noqa: BLE001 - a bug: stop, commit nothing more
             self._halt(exc)
@@ -372,11 +317,11 @@ class AuditWriter:
             if self.state in (WriterState.RUNNING, WriterState.STOPPING) and (self._batch or self._writing):
                 try:
                     await self._flush(persistent=False)
-                except _Abandoned:
+                except Abandoned:
                     log.warning("audit batch not written before rebalance; it will be consumed again")
                 except Exception as exc:  # noqa: BLE001 - a bug: stop, commit nothing more
                     self._halt(exc)
-            self._batch = _Batch()
+            self._batch = Batch()
             self._next_offset.clear()
 
     # -- write and commit --------------------------------------------------------------------------------------
@@ -394,7 +339,7 @@ class AuditWriter:
         batch = self._batch
         if not batch:
             return
-        self._batch = _Batch()
+        self._batch = Batch()
         if not persistent:
             await self._write_batch(batch, persistent=False)
             return
@@ -413,10 +358,10 @@ class AuditWriter:
         if task.cancelled():
             return
         exc = task.exception()
-        if exc is not None and not isinstance(exc, _Abandoned):
+        if exc is not None and not isinstance(exc, Abandoned):
             self._halt(exc)  # a bug: stop, commit nothing more
 
-    async def _write_batch(self, batch: _Batch, *, persistent: bool) -> None:
+    async def _write_batch(self, batch: Batch, *, persistent: bool) -> None:
         await self._write_rows(batch.accepted, persistent=persistent)
         await self._publish_dead_letters(batch.rejected, persistent=persistent)
         await self._commit(batch.next_offsets)
@@ -439,7 +384,7 @@ class AuditWriter:
                 )
                 fresh = [a for a in unique.values() if a.event.event_id not in stored]
                 if fresh:
-                    rows = await _rows(fresh)
+                    rows = await rows_of(fresh)
                     started = time.perf_counter()
                     await self.store.insert(rows, deduplication_token(fresh))
                     elapsed = time.perf_counter() - started
@@ -461,10 +406,10 @@ class AuditWriter:
                     attempt,
                 )
                 if not persistent or self._stopping.is_set():
-                    raise _Abandoned from exc
+                    raise Abandoned from exc
                 await self._backoff(attempt)
                 if self._stopping.is_set():
-                    raise _Abandoned from exc
+                    raise Abandoned from exc
 
     async def _publish_dead_letters(self, rejected: list[Rejected], *, persistent: bool) -> None:
         for item in rejected:
@@ -479,7 +424,7 @@ class AuditWriter:
                     self.stats.dlq_publish_failures += 1
                     log.warning("DLQ publish failed (%s, attempt %d); retrying", type(exc).__name__, attempt)
                     if not persistent or self._stopping.is_set():
-                        raise _Abandoned from exc
+                        raise Abandoned from exc
                     await self._backoff(attempt)
             self.stats.dlq_count += 1
             pipeline_metrics.dead_lettered(item.reason)
