@@ -31,7 +31,7 @@ from ingress.app import create_app
 from ingress.audit.app import create_app as create_audit_app
 from ingress.auth.keys import generate_key, hash_key
 from ingress.settings import IngressSettings
-from tests.processes import free_port, stop_process
+from tests.processes import free_port, stop_process, wait_for_port
 from tests.receipt_keyring import RECEIPT_KEYS_DIR
 from tests.services import Endpoints, test_endpoints
 
@@ -288,16 +288,20 @@ class LiveServer:
     audit: subprocess.Popen[bytes] | None = None
     audit_url: str = ""
     audit_log_path: Path | None = None
+    relay: subprocess.Popen[bytes] | None = None
 
     def log(self) -> str:
         text = self.log_path.read_text(errors="replace")
         if self.audit_log_path is not None and self.audit_log_path.exists():
             text += "\n--- audit read side ---\n" + self.audit_log_path.read_text(errors="replace")
+        relay_log = self.log_path.with_name("workers.log")
+        if self.relay is not None and relay_log.exists():
+            text += "\n--- workers (relay) ---\n" + relay_log.read_text(errors="replace")
         return text
 
     @property
     def processes(self) -> list[subprocess.Popen[bytes]]:
-        return [proc for proc in (self.proc, self.audit) if proc is not None]
+        return [proc for proc in (self.proc, self.audit, self.relay) if proc is not None]
 
 
 def server_env(settings: IngressSettings, **overrides: str) -> dict[str, str]:
@@ -351,11 +355,12 @@ def start_http_process(
 
 @contextmanager
 def run_server(
-    settings: IngressSettings, state: Path, *, module: str = "ingress", **overrides: str
+    settings: IngressSettings, state: Path, *, module: str = "ingress", relay: bool = False, **overrides: str
 ) -> Iterator[LiveServer]:
     """The check path and its audit read side as real processes, on free ports, with ``state`` as their state
     folder (the read side's embedded ClickHouse and audit writer live under it). Started on the same ``state``
-    again, they take over that spool and that ClickHouse. ``module`` replaces the check path's module."""
+    again, they take over that spool and that ClickHouse. ``module`` replaces the check path's module.
+    ``relay``: also ``python -m workers``, which relays the spool under ``state`` to Kafka as in ``make up``."""
     port, audit_port = free_port(), free_port()
     state.mkdir(parents=True, exist_ok=True)
     env = server_env(
@@ -378,10 +383,32 @@ def run_server(
         raise
     server = LiveServer(f"http://127.0.0.1:{port}", env, proc, log_path, audit, audit_url, audit_log)
     try:
+        if relay:
+            server.relay = start_relay(env, state)
         yield server
     finally:
+        for started in (server.relay, proc, audit):
+            if started is not None:
+                stop_process(started)
+
+
+def start_relay(env: dict[str, str], state: Path) -> subprocess.Popen[bytes]:
+    """``python -m workers`` (the spool relay, webhook delivery) with ``env``, its metrics on a free port."""
+    metrics_port = free_port()
+    with (state / "workers.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers"],
+            env={**env, "METRICS_PORT": str(metrics_port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+        )
+    try:
+        wait_for_port(metrics_port, timeout=60)
+    except TimeoutError:
         stop_process(proc)
-        stop_process(audit)
+        raise
+    return proc
 
 
 @pytest.fixture(scope="session")

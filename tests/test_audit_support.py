@@ -23,6 +23,7 @@ from consumers.audit.transform import Accepted, Origin, decision_row, deduplicat
 from consumers.audit.writer import AuditWriter
 from consumers.settings import AuditSettings
 from infra.decisions_table import DecisionStore, run_query
+from infra.kafka_topics import ensure_topics
 from infra.receipt_keys import ReceiptKeyring
 from ingress.check.receipts import ReceiptSigner
 from ingress.settings import IngressSettings
@@ -92,6 +93,7 @@ async def produce(bootstrap: str, topic: str, records: Iterable[DecisionEvent | 
 
     Returns (partition, offset) per record: topics have several partitions, spread by key.
     """
+    await ensure_topics(bootstrap, [topic])  # the broker creates no topic on its own
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     offsets = []

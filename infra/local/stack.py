@@ -375,7 +375,7 @@ def _kafka_config() -> str:
             "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={KAFKA_DATA}",
             "num.partitions=3",
-            "auto.create.topics.enable=true",
+            "auto.create.topics.enable=false",  # the project creates its topics (infra/kafka_topics.py)
             "offsets.topic.replication.factor=1",
             "offsets.topic.num.partitions=6",
             "transaction.state.log.replication.factor=1",
