@@ -159,3 +159,9 @@ def show_page(page: Page[Any], columns: Sequence[str], as_json: bool) -> None:
 def confirm(question: str, yes: bool) -> None:
     if not yes and not typer.confirm(question, default=False):
         fail("cancelled")
+
+
+class CustomerFilter(BaseModel):
+    """The optional ``--customer`` filter of the list commands."""
+
+    customer_id: UUID | None = None
