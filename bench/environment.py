@@ -220,6 +220,9 @@ class BenchEnvironment:
         log = self.state / "ingress.log"
         if log.exists():
             shutil.copyfile(log, BENCH_STATE / "last-ingress.log")
+        if (self.state / "logs").is_dir():  # the stack's processes' logs
+            shutil.rmtree(BENCH_STATE / "last-logs", ignore_errors=True)
+            shutil.copytree(self.state / "logs", BENCH_STATE / "last-logs")
         shutil.rmtree(self.state, ignore_errors=True)
 
     # -- tenants, through the admin API ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sys
 import time
 from collections import deque
@@ -34,6 +35,19 @@ class LoadSpec:
     rate: float
     seconds: float
     max_connections: int = 256
+    # More bodies beside ``body``: each request takes one of them with probability ``other_share`` (e.g. the
+    # personal-data variant of the guide's request).
+    other_bodies: tuple[str, ...] = ()
+    other_share: float = 0.0
+    # Keys chosen at random (seeded, so two runs send the same sequence) instead of in turn.
+    random_keys: bool = False
+    seed: int = 15
+    # A refused connection (the server restarting) is tried again every 20 ms instead of counting as an error:
+    # the request waits, its latency running from its scheduled instant, until ``answer_timeout_s``.
+    retry_refused: bool = False
+    answer_timeout_s: float = 30.0
+    timeline: bool = False  # return every request's (scheduled offset s, latency ms, status)
+    start_at_epoch: float = 0.0  # when set, the first request leaves at this wall-clock instant
 
 
 class _Connection(asyncio.Protocol):
@@ -93,13 +107,12 @@ class _OpenLoopClient:
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         self.payloads = [
-            (
-                f"POST {spec.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {key}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(spec.body.encode())}\r\n\r\n"
-            ).encode()
-            + spec.body.encode()
-            for key in spec.keys or [""]
+            [self._payload(key, body) for key in spec.keys or [""]] for body in (spec.body, *spec.other_bodies)
         ]
+        self._rng = random.Random(spec.seed)  # noqa: S311 - a reproducible load, not a secret
+        self._turn = 0
+        self.samples: list[tuple[float, float, int]] = []
+        self.started = 0.0
         self.idle: list[_Connection] = []
         self.waiting: deque[tuple[float, bytes]] = deque()
         self.connections = 0
@@ -110,14 +123,39 @@ class _OpenLoopClient:
         self.drained = asyncio.Event()
         self.loop = asyncio.get_running_loop()
 
+    def _payload(self, key: str, body: str) -> bytes:
+        encoded = body.encode()
+        head = (
+            f"POST {self.spec.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(encoded)}\r\n\r\n"
+        )
+        return head.encode() + encoded
+
+    def next_payload(self) -> bytes:
+        """The next request: a key in turn or at random, the main body or (``other_share`` of the time) another."""
+        spec = self.spec
+        variants = self.payloads[0]
+        if len(self.payloads) > 1 and self._rng.random() < spec.other_share:
+            variants = self.payloads[1 + self._rng.randrange(len(self.payloads) - 1)]
+        if spec.random_keys:
+            return variants[self._rng.randrange(len(variants))]
+        self._turn += 1
+        return variants[(self._turn - 1) % len(variants)]
+
     async def _open(self) -> None:
         self.connections += 1
-        try:
-            _, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
-        except OSError:
-            self.connections -= 1
-            self.errors += 1
-            return
+        while True:
+            try:
+                _, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
+            except OSError:
+                if self.spec.retry_refused and self.waiting:
+                    await asyncio.sleep(0.02)  # the server is restarting: the waiting requests wait on
+                    continue
+                self.connections -= 1
+                if not self.spec.retry_refused:
+                    self.errors += 1
+                return
+            break
         self._next(conn)
 
     def _next(self, conn: _Connection) -> None:
@@ -136,7 +174,10 @@ class _OpenLoopClient:
             self.loop.create_task(self._open())
 
     def answered(self, conn: _Connection, status: int) -> None:
-        self.latencies.append(time.perf_counter() - conn.intended)
+        latency = time.perf_counter() - conn.intended
+        self.latencies.append(latency)
+        if self.spec.timeline:
+            self.samples.append((round(conn.intended - self.started, 4), round(latency * 1000, 3), status))
         if status != 200:
             self.errors += 1
         self._finished()
@@ -153,9 +194,16 @@ class _OpenLoopClient:
             self.resent += 1
             self.outstanding -= 1
             self.submit(conn.intended, conn.payload)
+        elif conn.busy and self.spec.retry_refused:
+            # Closed with the request under way (the server stopping): a client retries it on a new connection.
+            self.resent += 1
+            self.outstanding -= 1
+            self.submit(conn.intended, conn.payload)
         elif conn.busy:
             self.errors += 1
             self._finished()
+        if self.waiting and self.connections < self.spec.max_connections and not self.idle:
+            self.loop.create_task(self._open())
 
     def _finished(self) -> None:
         self.outstanding -= 1
@@ -165,10 +213,14 @@ class _OpenLoopClient:
     async def run(self) -> dict[str, Any]:
         for _ in range(min(_WARM_CONNECTIONS, self.spec.max_connections)):
             await self._open()
+        if self.spec.start_at_epoch:
+            await asyncio.sleep(max(0.0, self.spec.start_at_epoch - time.time()))
         total = max(1, int(self.spec.rate * self.spec.seconds))
         interval = 1.0 / self.spec.rate
         # perf_counter, not loop.time(): uvloop's clock moves in whole milliseconds
         started = time.perf_counter() + 0.05
+        self.started = started
+        started_epoch = time.time() + 0.05
         sent = 0
         while sent < total:
             now = time.perf_counter()
@@ -177,12 +229,12 @@ class _OpenLoopClient:
                 await asyncio.sleep(due - now)
                 continue
             while sent < total and started + sent * interval <= now:
-                self.submit(started + sent * interval, self.payloads[sent % len(self.payloads)])
+                self.submit(started + sent * interval, self.next_payload())
                 sent += 1
         if self.outstanding:
             self.drained.clear()
             try:
-                await asyncio.wait_for(self.drained.wait(), timeout=30)
+                await asyncio.wait_for(self.drained.wait(), timeout=self.spec.answer_timeout_s)
             except TimeoutError:
                 self.errors += self.outstanding
         elapsed = time.perf_counter() - started
@@ -202,6 +254,9 @@ class _OpenLoopClient:
             "max_ms": round(ordered[-1] * 1000, 3) if ordered else None,
             "connections": self.connections,
             "resent_after_keepalive_close": self.resent,
+            "unanswered": sent - len(ordered),
+            "started_epoch": started_epoch,
+            **({"timeline": self.samples} if self.spec.timeline else {}),
         }
 
 
@@ -225,7 +280,9 @@ async def constant_rate(spec: LoadSpec, *, cpu: int | None) -> dict[str, Any]:
 
 
 def main() -> None:
-    spec = LoadSpec(**json.loads(sys.stdin.read()))
+    raw = json.loads(sys.stdin.read())
+    raw["other_bodies"] = tuple(raw.get("other_bodies", ()))
+    spec = LoadSpec(**raw)
     try:
         import uvloop
 

@@ -9,16 +9,17 @@ from typing import Any
 from bench.detection import meets_presidio
 
 FIGURES = (
+    "slo_rate",
+    "overhead",
+    "cpu_per_decision",
+    "cold_start",
+    "r4_writer",
+    "end_to_end",
+    "heavy_reads",
     "r1_throughput",
-    "latency",
     "r2_engine",
     "policy_scaling",
     "context_scaling",
-    "r4_writer",
-    "end_to_end",
-    "auth",
-    "memory",
-    "noisy_neighbour",
     "detection_quality",
     "detection_speed",
     "detection_cost",
@@ -35,24 +36,62 @@ def evaluate(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each figure's target and whether this run met it (None: not measured)."""
     f = summary["figures"]
     r1 = f["r1_throughput"]
-    lat = f["latency"]
+    slo = f["slo_rate"]
+    over = f["overhead"]
+    cpu = f["cpu_per_decision"]
+    cold = f["cold_start"]
     r2 = f["r2_engine"].get("ratio")
     scaling = f["policy_scaling"]["worst_ratio_1000_to_1"]
     r4 = f["r4_writer"]
-    writer_vs_check = round(r4["writer_rows_per_s"] / r1["check_req_per_s"], 2) if r1["check_req_per_s"] else None
+    slo_check = slo["check"]["rate_per_s"]
+    writer_vs_slo = round(r4["writer_rows_per_s"] / slo_check, 2) if slo_check else None
     e2e = f["end_to_end"]
-    auth = f["auth"]
-    mem = f["memory"]["ratio"]
+    heavy = f["heavy_reads"]
+    recovered = cold["recovered_after_s"]
     return {
+        "slo_rate": {
+            "value": slo["ratio"],
+            "target": "highest rate with p99 <= 10 ms, all 200, none spooled: check / bare FastAPI >= 0.5",
+            "met": _met(slo["ratio"], (slo["ratio"] or 0) >= 0.5),
+        },
+        "overhead": {
+            "value": over["ms"],
+            "target": f"p99 check - bare - raw produce at {over['rate_per_s']}/s (half the SLO rate) <= 2 ms",
+            "met": _met(over["ms"], over["ms"] <= 2),
+        },
+        "cpu_per_decision": {
+            "value": cpu["ratio"],
+            "target": "CPU of all our processes per check / bare FastAPI's per request <= 2.5",
+            "met": _met(cpu["ratio"], (cpu["ratio"] or math.inf) <= 2.5),
+        },
+        "cold_start": {
+            "value": recovered,
+            "target": f"s from restarting the check processes until p99 <= 10 ms ({cold['good_windows_needed']} s "
+            f"in a row) at {cold['rate_per_s']}/s over {cold['keys']} keys <= 5, none unanswered",
+            "met": _met(recovered, recovered is not None and recovered <= 5 and cold["unanswered"] == 0),
+        },
+        "r4_writer": {
+            "value": r4["ratio"],
+            "writer_vs_slo_rate": writer_vs_slo,
+            "target": "writer / raw insert >= 0.5 and writer >= 5 x the check's SLO rate",
+            "met": _met(r4["ratio"], r4["ratio"] >= 0.5 and (writer_vs_slo or 0) >= 5),
+        },
+        "end_to_end": {
+            "value": e2e["p99_s"],
+            "target": "check answered -> row queryable p99 <= flush interval + 0.5 s = "
+            f"{e2e['flush_interval_s'] + 0.5} s",
+            "met": _met(e2e["p99_s"], (e2e["p99_s"] or math.inf) <= e2e["flush_interval_s"] + 0.5),
+        },
+        "heavy_reads": {
+            "value": heavy["p99_ratio"],
+            "target": f"check p99 at {heavy['rate_per_s']}/s beside a full export and a backtest over "
+            f"{heavy['stored_events']} events / alone <= 1.2",
+            "met": _met(heavy["p99_ratio"], (heavy["p99_ratio"] or math.inf) <= 1.2 and not heavy["work"]["errors"]),
+        },
         "r1_throughput": {
             "value": r1["ratio"],
-            "target": ">= 0.5, errors = 0",
+            "target": "closed loop (wrk) check / bare, reported (kept from the first issue: >= 0.5)",
             "met": _met(r1["ratio"], (r1["ratio"] or 0) >= 0.5 and r1["errors"] == 0),
-        },
-        "latency": {
-            "value": lat["p99_ratio"],
-            "target": "check p99 / bare p99 <= 3 at 50% of the check's max rate",
-            "met": _met(lat["p99_ratio"], (lat["p99_ratio"] or math.inf) <= 3),
         },
         "r2_engine": {"value": r2, "target": "engine / OPA <= 1", "met": _met(r2, (r2 or math.inf) <= 1)},
         "policy_scaling": {
@@ -64,31 +103,6 @@ def evaluate(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "value": f["context_scaling"]["us_per_kib_largest_to_smallest"],
             "target": "linear (µs per KiB flat from 1 KiB to 1 MiB), reported",
             "met": None,
-        },
-        "r4_writer": {
-            "value": r4["ratio"],
-            "writer_vs_check_rate": writer_vs_check,
-            "target": "writer / raw insert >= 0.5 and writer >= 5 x R1's check rate",
-            "met": _met(r4["ratio"], r4["ratio"] >= 0.5 and (writer_vs_check or 0) >= 5),
-        },
-        "end_to_end": {
-            "value": e2e["p99_s"],
-            "target": f"p99 <= flush interval + 0.5 s = {e2e['flush_interval_s'] + 0.5} s",
-            "met": _met(e2e["p99_s"], (e2e["p99_s"] or math.inf) <= e2e["flush_interval_s"] + 0.5),
-        },
-        "auth": {
-            "value": auth["cache_hit_rate"],
-            "target": f"hit rate >= 99.9%; bcrypt per 10k checks <= {auth['keys']} keys",
-            "met": _met(
-                auth["cache_hit_rate"],
-                (auth["cache_hit_rate"] or 0) >= 0.999 and (auth["bcrypt_calls_per_10k_checks"] or 0) <= auth["keys"],
-            ),
-        },
-        "memory": {"value": mem, "target": "<= 1.05", "met": _met(mem, (mem or math.inf) <= 1.05)},
-        "noisy_neighbour": {
-            "value": f["noisy_neighbour"]["p99_ratio"],
-            "target": "victims' check p99 beside a tenant sending worst-case 1 MiB bodies / alone <= 2",
-            "met": _met(f["noisy_neighbour"]["p99_ratio"], (f["noisy_neighbour"]["p99_ratio"] or math.inf) <= 2),
         },
         **_detection_targets(f),
     }
@@ -130,8 +144,18 @@ def _agrees(inputs: dict[str, bool] | None) -> str:
     return ", ".join(f"{name} input: {'yes' if same else '**no**'}" for name, same in inputs.items())
 
 
-def _rounds(rounds: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{r['req_per_s']}, {r['drain_s']}, {r['sustained_req_per_s']}" for r in rounds)
+def _run_row(name: str, x: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {x.get('rate', '')} | {x.get('answered', x.get('acked'))} | {x.get('errors')} | {x['p50_ms']} "
+        f"| {x['p99_ms']} | {x['p999_ms']} | {x['max_ms']} | {x.get('spooled', '')} "
+        f"| {x.get('cpu_ms_per_request', '')} |"
+    )
+
+
+_RUN_HEAD = [
+    "| side | rate/s | answered | errors | p50 ms | p99 ms | p99.9 ms | max ms | spooled | CPU ms per request |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+]
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -147,8 +171,8 @@ def markdown(summary: dict[str, Any]) -> str:
         "| machine | |",
         "|---|---|",
         f"| cores | {m['cores']} ({m['cpu_model']}), {m['memory_gib']} GiB |",
-        f"| pinning | server on CPU {summary['pinning']['server_cpu']}, load generator on CPU "
-        f"{summary['pinning']['load_cpu']} |",
+        f"| pinning | check processes and the bare server on CPU {summary['pinning']['server_cpu']}, load generator "
+        f"on CPU {summary['pinning']['load_cpu']}, everything else floating |",
         f"| load average at start | {', '.join(map(str, m['load_average_at_start']))} |",
         f"| Python | {m['python']} |",
         f"| Kafka | {m['kafka']} |",
@@ -162,30 +186,71 @@ def markdown(summary: dict[str, Any]) -> str:
     for name in FIGURES:
         t = targets[name]
         lines.append(f"| {name} | {t['value']} | {t['target']} | {_yes(t['met'])} |")
+    slo = f["slo_rate"]
+    lines += [
+        "",
+        "### SLO rate (open loop, 50 customers x 10 keys at random, the guide's step 4 and 1 in 4 with personal data)",
+        "",
+        "| side | rate within the SLO /s | first miss /s | rates tried (p99 ms, ok) |",
+        "|---|---|---|---|",
+    ]
+    for name in ("check", "bare"):
+        x = slo[name]
+        tried = "; ".join(f"{t['rate']}: {t['p99_ms']}{'' if t['ok'] else ' x'}" for t in x["trials"])
+        lines.append(f"| {name} | {x['rate_per_s']} | {x['first_miss_per_s']} | {tried} |")
+    over = f["overhead"]
+    lines += ["", f"### Overhead and CPU at {over['rate_per_s']}/s (half the check's SLO rate)", "", *_RUN_HEAD]
+    lines += [
+        _run_row("check", over["check"]),
+        _run_row("bare", over["bare"]),
+        _run_row("raw produce", over["raw_produce"]),
+    ]
+    cpu = f["cpu_per_decision"]
+    lines += [
+        "",
+        f"Raw produce: aiokafka, acks=all, idempotent, {over['raw_produce']['event_bytes']}-byte events (a decision "
+        f"event's size). CPU: every process of the stack ({', '.join(cpu['processes'])}, with their children) "
+        "from /proc, against the bare server's processes.",
+    ]
+    cold = f["cold_start"]
+    windows = ", ".join(f"{w['p99_ms']}" for w in cold["load"]["windows"])
+    lines += [
+        "",
+        f"### Cold start ({cold['rate_per_s']}/s over {cold['keys']} keys, check processes restarted at "
+        f"{cold['restart_at_s']} s)",
+        "",
+        "| restart to ready s | recovered after s | unanswered | errors | p99 ms per second of the run |",
+        "|---|---|---|---|---|",
+        f"| {cold['restart_to_ready_s']} | {cold['recovered_after_s']} | {cold['unanswered']} | {cold['errors']} "
+        f"| {windows} |",
+    ]
+    heavy = f["heavy_reads"]
+    work = heavy["work"]
+    lines += [
+        "",
+        f"### Check beside a full export and a backtest ({heavy['stored_events']} stored events)",
+        "",
+        *_RUN_HEAD,
+        _run_row("alone", heavy["alone"]),
+        _run_row("beside", heavy["beside"]),
+        "",
+        f"Meanwhile: {work['exports']} full exports ({work['rows_exported']} rows), {work['backtests']} backtests, "
+        f"errors: {work['errors'] or 'none'}.",
+    ]
     r1 = f["r1_throughput"]
-    lat = f["latency"]
     lines += [
         "",
         f"### R1 throughput (wrk, {r1['connections']} connections, one thread)",
         "",
-        "| endpoint | sustained req/s (median) | errors | rounds: wrk req/s, writer drain s, sustained req/s |",
+        "| endpoint | req/s (median) | errors | rounds req/s |",
         "|---|---|---|---|",
         f"| `POST /v1/check` | {r1['check_req_per_s']} | {sum(r['errors'] for r in r1['rounds']['check'])} | "
-        f"{_rounds(r1['rounds']['check'])} |",
-        f"| `POST /bench/constant` | {r1['bare_req_per_s']} | {sum(r['errors'] for r in r1['rounds']['bare'])} | "
-        f"{_rounds(r1['rounds']['bare'])} |",
-        "",
-        f"### Latency at {lat['rate_per_s']} req/s (constant rate, open loop)",
-        "",
-        "| endpoint | answered | errors | p50 ms | p99 ms | p99.9 ms | max ms |",
-        "|---|---|---|---|---|---|---|",
+        + ", ".join(str(r["req_per_s"]) for r in r1["rounds"]["check"])
+        + " |",
+        f"| bare | {r1['bare_req_per_s']} | {sum(r['errors'] for r in r1['rounds']['bare'])} | "
+        + ", ".join(str(r["req_per_s"]) for r in r1["rounds"]["bare"])
+        + " |",
     ]
-    for name in ("check", "bare"):
-        x = lat[name]
-        lines.append(
-            f"| {name} | {x['answered']} | {x['errors']} | {x['p50_ms']} | {x['p99_ms']} | {x['p999_ms']} "
-            f"| {x['max_ms']} |"
-        )
     r2 = f["r2_engine"]
     lines += [
         "",
@@ -210,55 +275,29 @@ def markdown(summary: dict[str, Any]) -> str:
             + " | ".join(str(v) for v in row["us_per_decision"].values())
             + f" | {row['ratio_1000_to_1']} |"
         )
-    lines += [
-        "",
-        "### Context scaling (personal-data scan)",
-        "",
-        "| context KiB | µs | µs per KiB |",
-        "|---|---|---|",
-    ]
+    lines += ["", "### Context scaling (personal-data scan)", "", "| context KiB | µs | µs per KiB |", "|---|---|---|"]
     lines += [f"| {r['kib']} | {r['us']} | {r['us_per_kib']} |" for r in f["context_scaling"]["sizes"]]
     r4 = f["r4_writer"]
     e2e = f["end_to_end"]
-    auth = f["auth"]
-    mem = f["memory"]
     lines += [
         "",
         f"### R4 audit writer ({r4['rows']} rows, batches of {r4['batch_size']})",
         "",
-        "| writer rows/s | raw insert rows/s | ratio | writer ÷ R1 check rate |",
+        "| writer rows/s | raw insert rows/s | ratio | writer ÷ the check's SLO rate |",
         "|---|---|---|---|",
         f"| {r4['writer_rows_per_s']} | {r4['raw_insert_rows_per_s']} | {r4['ratio']} | "
-        f"{targets['r4_writer']['writer_vs_check_rate']} |",
+        f"{targets['r4_writer']['writer_vs_slo_rate']} |",
         "",
-        f"### End to end (answered → queryable), under {e2e['under_load_per_s']} req/s",
+        f"### Pipeline (answered → queryable through :8000), under {e2e['under_load_per_s']} req/s",
         "",
         "| samples | never visible | p50 s | p99 s | max s | flush interval s | poll s |",
         "|---|---|---|---|---|---|---|",
         f"| {e2e['samples']} | {e2e['never_visible']} | {e2e['p50_s']} | {e2e['p99_s']} | {e2e['max_s']} | "
         f"{e2e['flush_interval_s']} | {e2e['poll_s']} |",
         "",
-        f"### Auth ({auth['window']})",
-        "",
-        "| checks | cache hit rate | misses | records read again | bcrypt calls | per 10k checks | keys "
-        "| bcrypt, whole run |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {auth['checks']} | {auth['cache_hit_rate']} | {auth['misses']} | {auth['record_reloads']} "
-        f"| {auth['bcrypt_calls']} | "
-        f"{auth['bcrypt_calls_per_10k_checks']} | {auth['keys']} | {auth['bcrypt_calls_whole_run']} |",
-        "",
-        f"### Memory ({mem['mode']})",
-        "",
-        "| RSS after the first part, MiB | RSS at the end, MiB | end at s | ratio | ratio of single samples |",
-        "|---|---|---|---|---|",
-        f"| {mem['rss_first_mib']} | {mem['rss_last_mib']} | {mem['last_sample_s']} | {mem['ratio']} "
-        f"| {mem['single_samples_ratio']} |",
-        "",
-        "Each RSS is the median of the samples (one a second) over the half minute up to that point.",
-        "",
         "Decisions published during the run: "
         + ", ".join(f"{int(count)} {outcome}" for outcome, count in f["publish_outcomes"].items())
-        + " (spooled: Kafka did not acknowledge within the publish timeout; relayed later).",
+        + " (spooled: Kafka did not acknowledge within the publish deadline; relayed later).",
         "",
         END,
     ]
@@ -324,21 +363,22 @@ def write_plot(path: Path, summary: dict[str, Any]) -> str:
         return "skipped: matplotlib is not installed (a dev dependency)"
     f = summary["figures"]
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    r1 = f["r1_throughput"]
+    slo = f["slo_rate"]
     ax = axes[0][0]
-    ax.bar(["bare", "/v1/check"], [r1["bare_req_per_s"], r1["check_req_per_s"]], color=["#999999", "#1f77b4"])
-    ax.set_title(f"R1 max throughput (ratio {r1['ratio']})")
+    ax.bar(["bare", "/v1/check"], [slo["bare"]["rate_per_s"], slo["check"]["rate_per_s"]], color=["#999999", "#1f77b4"])
+    ax.set_title(f"rate within p99 <= 10 ms (ratio {slo['ratio']})")
     ax.set_ylabel("req/s")
-    lat = f["latency"]
+    over = f["overhead"]
     ax = axes[0][1]
     quantiles = ["p50_ms", "p99_ms", "p999_ms"]
     xs = range(len(quantiles))
-    ax.bar([x - 0.2 for x in xs], [lat["bare"][q] for q in quantiles], width=0.4, label="bare", color="#999999")
-    ax.bar([x + 0.2 for x in xs], [lat["check"][q] for q in quantiles], width=0.4, label="/v1/check", color="#1f77b4")
+    sides = (("bare", "bare", "#999999"), ("raw_produce", "raw produce", "#ff7f0e"), ("check", "/v1/check", "#1f77b4"))
+    for offset, (key, label, colour) in zip((-0.27, 0.0, 0.27), sides, strict=True):
+        ax.bar([x + offset for x in xs], [over[key][q] for q in quantiles], width=0.27, label=label, color=colour)
     ax.set_xticks(list(xs), ["p50", "p99", "p99.9"])
     ax.set_yscale("log")
     ax.set_ylabel("ms")
-    ax.set_title(f"latency at {lat['rate_per_s']} req/s (p99 ratio {lat['p99_ratio']})")
+    ax.set_title(f"latency at {over['rate_per_s']} req/s (overhead {over['ms']} ms)")
     ax.legend()
     ax = axes[1][0]
     for label in ("identical_rules", "distinct_rules"):
@@ -350,12 +390,17 @@ def write_plot(path: Path, summary: dict[str, Any]) -> str:
     ax.set_ylabel("µs per decision")
     ax.set_title("engine: policy scaling")
     ax.legend()
-    mem = f["memory"]
+    cold = f["cold_start"]
     ax = axes[1][1]
-    ax.plot([s[0] for s in mem["samples"]], [s[1] for s in mem["samples"]])
-    ax.set_xlabel("s since the load started")
-    ax.set_ylabel("RSS MiB")
-    ax.set_title(f"ingress RSS (ratio {mem['ratio']})")
+    windows = cold["load"]["windows"]
+    ax.plot([w["s"] for w in windows], [w["p99_ms"] for w in windows], marker=".")
+    ax.axvline(cold["restart_at_s"], color="#d62728", linestyle="--", label="restart")
+    ax.axhline(10, color="#999999", linestyle=":", label="10 ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("s into the run")
+    ax.set_ylabel("p99 ms per second")
+    ax.set_title(f"cold start at {cold['rate_per_s']}/s (recovered after {cold['recovered_after_s']} s)")
+    ax.legend()
     fig.suptitle(f"python -m bench ({summary['mode']}), {summary['started_at']}")
     fig.tight_layout()
     fig.savefig(path, dpi=90)

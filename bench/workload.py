@@ -23,6 +23,14 @@ GUIDE_STEP4: Final[dict[str, Any]] = {
     "context": {"user_id": "user_123", "session_id": "session_456"},
 }
 
+# The personal-data variant: the same call with an e-mail address and a phone number in its context, which the
+# guide's policy blocks (block_personal_data): every check is answered, one in four with a blocked decision.
+GUIDE_STEP4_PERSONAL: Final[dict[str, Any]] = {
+    "operations": [{"type": "llm_call", "model": "gpt-4", "tokens": 500}],
+    "context": {"user_id": "user_123", "email": "jane.doe@example.com", "phone": "+1 415 555 0132"},
+}
+PERSONAL_SHARE: Final = 0.25
+
 KIB: Final = 1024
 
 

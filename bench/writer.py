@@ -27,6 +27,7 @@ from consumers.audit.writer import AuditWriter
 from consumers.settings import AuditSettings
 from infra.clickhouse import build_clickhouse_client
 from infra.decisions_table import COLUMNS
+from infra.kafka_topics import ensure_topics
 from infra.migrate import migrate_clickhouse
 from infra.receipt_keys import ReceiptKeyring
 from ingress.check.publisher import DecisionPublisher
@@ -70,6 +71,7 @@ def decision_events(count: int, keys_dir: Path) -> list[DecisionEvent]:
 
 
 async def _produce(bootstrap: str, topic: str, events: list[DecisionEvent]) -> None:
+    await ensure_topics(bootstrap, [topic, f"{topic}.dlq"])  # as every process does at start; nothing auto-creates
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=1 << 20
     )

@@ -5,13 +5,18 @@ the embedded ClickHouse), ``consumers``, ``workers`` and the dashboard (:3000).
 Each runs from the virtual environment with its log in ``.state/logs/`` and its pid in ``.state/run/``.
 ``up`` returns once the ingress ``/ready`` is green (or fails naming the process and its log).
 
-Usage: .venv/bin/python infra/local/apps.py up | down | status
+``GOVERNANCE_STATE_DIR``, ``API_PORT``, ``AUDIT_API_PORT`` and ``DASHBOARD_PORT`` move the state folder and the
+ports (the benchmark runs a second stack beside ``make up`` this way); ``INGRESS_CPUS`` (a taskset CPU list, e.g.
+``1``) pins the check processes; ``restart NAME`` stops one process and starts it again.
+
+Usage: .venv/bin/python infra/local/apps.py up | down | status | restart NAME
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +42,7 @@ class App:
 
 
 AUDIT_API = f"http://127.0.0.1:{os.environ.get('AUDIT_API_PORT', '8001')}"
+DASHBOARD = f"http://127.0.0.1:{os.environ.get('DASHBOARD_PORT', '3000')}/dashboard"
 
 APPS: list[App] = [
     # the read side first: it opens the embedded ClickHouse, which ingress never does
@@ -44,7 +50,7 @@ APPS: list[App] = [
     App("ingress", "ingress", f"{API}/docs"),
     App("workers", "workers"),
     App("consumers", "consumers"),
-    App("dashboard", "ingress.dashboard", "http://127.0.0.1:3000/dashboard"),
+    App("dashboard", "ingress.dashboard", DASHBOARD),
 ]
 
 
@@ -75,8 +81,13 @@ def up() -> int:
         if _pid(app):
             continue
         log = (LOGS / f"{app.name}.log").open("ab")
+        command = [str(PYTHON), "-m", app.module]
+        cpus = os.environ.get("INGRESS_CPUS", "")
+        taskset = shutil.which("taskset")
+        if app.name == "ingress" and cpus and taskset:
+            command = [taskset, "-c", cpus, *command]
         proc = subprocess.Popen(
-            [str(PYTHON), "-m", app.module],
+            command,
             cwd=ROOT,
             env={**os.environ, "ENVIRONMENT": os.environ.get("ENVIRONMENT", "local")},  # unset means production
             stdout=log,
@@ -109,25 +120,39 @@ def up() -> int:
     print("ready: " + ", ".join(f"{name} {c['status']}" for name, c in components.items()))
     print(f"API        {API}  (docs {API}/docs, readiness {API}/ready, metrics {API}/metrics)")
     print(f"Read side  {AUDIT_API}  (loopback; :8000 forwards /logs, /v1/decisions, analytics, backtests to it)")
-    print("Dashboard  http://127.0.0.1:3000/dashboard  (sign in with the admin key in .state/admin-key)")
+    print(f"Dashboard  {DASHBOARD}  (sign in with the admin key in .state/admin-key)")
     return 0
+
+
+def _stop(app: App) -> None:
+    pid = _pid(app)
+    if pid is None:
+        return
+    os.killpg(pid, signal.SIGTERM)
+    for _ in range(100):
+        if _pid(app) is None:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    (RUN / f"{app.name}.pid").unlink(missing_ok=True)
+    print(f"{app.name:<10} stopped")
 
 
 def down() -> int:
     for app in reversed(APPS):
-        pid = _pid(app)
-        if pid is None:
-            continue
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
-            if _pid(app) is None:
-                break
-            time.sleep(0.1)
-        else:
-            os.killpg(pid, signal.SIGKILL)
-        (RUN / f"{app.name}.pid").unlink(missing_ok=True)
-        print(f"{app.name:<10} stopped")
+        _stop(app)
     return 0
+
+
+def restart(name: str) -> int:
+    """Stop one process and start it again (``up`` starts what is not running and waits for ``/ready``)."""
+    found = [app for app in APPS if app.name == name]
+    if not found:
+        print(f"error: no process named {name!r}; one of {', '.join(a.name for a in APPS)}", file=sys.stderr)
+        return 2
+    _stop(found[0])
+    return up()
 
 
 def status() -> int:
@@ -141,6 +166,8 @@ def status() -> int:
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "restart" and len(sys.argv) == 3:
+        sys.exit(restart(sys.argv[2]))
     handlers = {"up": up, "down": down, "status": status}
     if command not in handlers:
         print(__doc__, file=sys.stderr)
