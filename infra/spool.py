@@ -56,7 +56,9 @@ class DiskSpool:
 
     def write(self, topic: str, key: bytes, headers: dict[str, str], value: bytes) -> Path:
         """Store one event durably (blocking: call it in a thread). Raises SpoolFull or OSError."""
-        if self._depth >= self.max_events:
+        # The relay runs in another process (python -m workers) and several ingress processes share the folder:
+        # the count kept here can be stale, so a spool that looks full is counted again before it refuses.
+        if self._depth >= self.max_events and self.refresh_depth() >= self.max_events:
             raise SpoolFull(f"spool holds {self._depth} events")
         with self._lock:
             self._seq += 1

@@ -118,6 +118,7 @@ def create_app(
         app.state.extra_probes = forwarder.probes()
         changes = ChangeListener(settings.database_url)
         changes.subscribe(auth.on_change)
+        app.state.changes = changes
         changes.subscribe(services.config.on_change)
         changes.start()
         auth.start()

@@ -300,6 +300,11 @@ class LiveServer:
         return text
 
     @property
+    def read_side(self) -> subprocess.Popen[bytes]:
+        assert self.audit is not None
+        return self.audit
+
+    @property
     def processes(self) -> list[subprocess.Popen[bytes]]:
         return [proc for proc in (self.proc, self.audit, self.relay) if proc is not None]
 
@@ -355,11 +360,17 @@ def start_http_process(
 
 @contextmanager
 def run_server(
-    settings: IngressSettings, state: Path, *, module: str = "ingress", relay: bool = False, **overrides: str
+    settings: IngressSettings,
+    state: Path,
+    *,
+    module: str = "ingress",
+    audit_module: str = "ingress.audit",
+    relay: bool = False,
+    **overrides: str,
 ) -> Iterator[LiveServer]:
     """The check path and its audit read side as real processes, on free ports, with ``state`` as their state
     folder (the read side's embedded ClickHouse and audit writer live under it). Started on the same ``state``
-    again, they take over that spool and that ClickHouse. ``module`` replaces the check path's module.
+    again, they take over that spool and that ClickHouse. ``module`` and ``audit_module`` replace the two modules.
     ``relay``: also ``python -m workers``, which relays the spool under ``state`` to Kafka as in ``make up``."""
     port, audit_port = free_port(), free_port()
     state.mkdir(parents=True, exist_ok=True)
@@ -374,7 +385,7 @@ def run_server(
     )
     audit_url = f"http://127.0.0.1:{audit_port}"
     audit_log = state / "ingress-audit.log"
-    audit = start_http_process("ingress.audit", env, audit_log, audit_url)
+    audit = start_http_process(audit_module, env, audit_log, audit_url)
     try:
         log_path = state / "ingress.log"
         proc = start_http_process(module, env, log_path, f"http://127.0.0.1:{port}")

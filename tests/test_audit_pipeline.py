@@ -67,14 +67,14 @@ async def start(writers: list[AuditWriter], writer: AuditWriter) -> AuditWriter:
 async def audit_app(settings: IngressSettings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
     # A group of this test's own: a live ingress of another test may hold the shared group's partition.
     async for application in running_app(settings, monkeypatch, AUDIT_GROUP_ID=f"test-audit-{uuid.uuid4().hex[:8]}"):
-        yield application
+        yield application.state.read_side
 
 
 async def test_published_decision_is_visible_through_logs(
     audit_app: FastAPI, settings: IngressSettings, admin_key: str
 ) -> None:
     writer = audit_app.state.audit_writer
-    assert isinstance(writer, AuditWriter)  # embedded ClickHouse: ingress runs the writer itself
+    assert isinstance(writer, AuditWriter)  # embedded ClickHouse: the read side runs the writer itself
     customer = uuid.uuid4()
     event = make_event(customer, allowed=False, risk=88, rules=["block_personal_data"], pii=["email"])
     await produce(settings.kafka_bootstrap_servers, settings.decisions_topic, [event])
@@ -283,7 +283,7 @@ async def test_retention_is_applied_from_the_setting(clickhouse: Client) -> None
         await asyncio.to_thread(store.apply_retention_sync, 365)
 
 
-async def test_ingress_starts_and_stops_promptly_with_the_in_process_writer(
+async def test_the_read_side_starts_and_stops_promptly_with_its_writer(
     settings: IngressSettings, migrated: str, clickhouse: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = None
@@ -293,17 +293,18 @@ async def test_ingress_starts_and_stops_promptly_with_the_in_process_writer(
         async for application in running_app(
             settings, monkeypatch, AUDIT_GROUP_ID=f"test-audit-{uuid.uuid4().hex[:8]}"
         ):
-            writer = application.state.audit_writer
+            writer = application.state.read_side.state.audit_writer
             assert isinstance(writer, AuditWriter)
+            assert not hasattr(application.state, "audit_writer")  # never in the check path
     assert writer is not None
     assert writer.state is WriterState.STOPPED
 
 
-async def test_no_writer_in_ingress_when_told_so(
+async def test_no_writer_in_the_read_side_when_told_so(
     settings: IngressSettings, migrated: str, clickhouse: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async for application in running_app(settings, monkeypatch, AUDIT_IN_PROCESS="false"):
-        assert application.state.audit_writer is None
+        assert application.state.read_side.state.audit_writer is None
 
 
 async def test_standalone_writer_writes_and_stops_cleanly_on_sigterm(

@@ -74,6 +74,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         )
         changes = ChangeListener(settings.database_url)
         changes.subscribe(auth.on_change)
+        app.state.changes = changes
         changes.start()
         auth.start()
         backtests = BacktestRunner(

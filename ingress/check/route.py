@@ -243,7 +243,6 @@ async def check(request: Request, principal: CustomerDep, services: ServicesDep)
     metrics.PUBLISH_OUTCOMES.labels(outcome).inc()
     if outcome == "kafka":
         metrics.PUBLISH_LATENCY.observe((time.perf_counter() - publish_started) * 1000)
-    metrics.SPOOL_DEPTH.set(services.publisher.spool.depth)
     metrics.CHECKS.labels(config.name).inc()
     (metrics.ALLOWED if decision.allowed else metrics.BLOCKED).labels(config.name).inc()
     metrics.RISK.labels(config.name).observe(decision.risk_score)

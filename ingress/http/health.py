@@ -65,7 +65,8 @@ async def ready(request: Request) -> JsonResponse:
     check = getattr(request.app.state, "check", None)
     if check is not None:
         components["redis"]["rate_limit_fallback_active"] = check.limiter.fallback_active
-        components["kafka"]["spool_depth"] = check.publisher.spool.depth
+        # counted on disk: the relay (python -m workers) and the other ingress processes change it too
+        components["kafka"]["spool_depth"] = await asyncio.to_thread(check.publisher.spool.refresh_depth)
     down = [name for name, c in components.items() if c["status"] != "up"]
     for name in down:
         if name in DEGRADABLE:
@@ -88,7 +89,7 @@ async def prometheus_metrics(request: Request) -> Response:
         metrics.DB_POOL_IN_USE.set(size - resources.pool.get_idle_size())
     check = getattr(request.app.state, "check", None)
     if check is not None:
-        metrics.SPOOL_DEPTH.set(check.publisher.spool.depth)
+        metrics.SPOOL_DEPTH.set(await asyncio.to_thread(check.publisher.spool.refresh_depth))
         metrics.RATE_FALLBACK.set(1 if check.limiter.fallback_active else 0)
     auth = getattr(request.app.state, "auth", None)
     if auth is not None:

@@ -53,7 +53,10 @@ PUBLISH_LATENCY = Histogram(
 PUBLISH_OUTCOMES = Counter(
     "governance_decision_publish", "Decision events by outcome (kafka, spool, failed)", ["outcome"]
 )
-SPOOL_DEPTH = Gauge("governance_spool_depth", "Decision events waiting in the spool", multiprocess_mode="max")
+# Counted on disk when /metrics is scraped (the relay and every ingress process change it): the latest count wins.
+SPOOL_DEPTH = Gauge(
+    "governance_spool_depth", "Decision events waiting in the spool", multiprocess_mode="livemostrecent"
+)
 # Set at scrape from the verifiers' own count: a flood of forged or unknown keys must leave it flat.
 BCRYPT_CALLS = Gauge(
     "governance_auth_bcrypt_calls",

@@ -71,13 +71,19 @@ def isolated_env(**overrides: str) -> dict[str, str]:
 
 @contextmanager
 def ingress(
-    settings: IngressSettings, state: Path, *, module: str = "ingress", relay: bool = True, **overrides: str
+    settings: IngressSettings,
+    state: Path,
+    *,
+    module: str = "ingress",
+    audit_module: str = "ingress.audit",
+    relay: bool = True,
+    **overrides: str,
 ) -> Iterator[LiveServer]:
     """The processes ``make up`` runs for the decision path, on free ports: the check path (``python -m
     <module>``), its audit read side (the embedded ClickHouse and the audit writer, under ``state``) and, with
     ``relay``, ``python -m workers`` relaying the spool under ``state``. Started on the same ``state`` again, they
     take over that spool and that ClickHouse."""
-    with run_server(settings, state, module=module, relay=relay, **overrides) as server:
+    with run_server(settings, state, module=module, audit_module=audit_module, relay=relay, **overrides) as server:
         yield server
 
 

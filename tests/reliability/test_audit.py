@@ -3,7 +3,7 @@ writes for 20 s, a poison record on the topic. Scenarios 4, 5 and 6 of docs/reli
 
 Each runs a real ingress process (its embedded ClickHouse and in-process audit writer) on topics and an audit group
 of its own on the shared Kafka. Faults are injected at the writer's ClickHouse client by
-``tests/reliability/faulty_ingress.py``, a test-side launcher of ``python -m ingress``.
+``tests/reliability/faulty_read_side.py``, a test-side launcher of ``python -m ingress.audit``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from tests.test_audit_support import read_topic
 pytestmark = pytest.mark.slow
 
 RATE = 20
-FAULTY = "tests.reliability.faulty_ingress"
+FAULTY = "tests.reliability.faulty_read_side"
 
 
 @pytest.mark.timeout(180)
@@ -54,7 +54,7 @@ async def test_04_writer_killed_between_insert_and_commit_stores_each_decision_o
     await ensure_topics(bootstrap, env["DECISIONS_TOPIC"], env["DLQ_TOPIC"])
     state = tmp_path / "server"
     stop = asyncio.Event()
-    with ingress(settings, state, module=FAULTY, **env) as doomed:
+    with ingress(settings, state, audit_module=FAULTY, **env) as doomed:
         await wait_ready(doomed.url)
         async with background(
             steady_load(doomed.url, customer.key, rate=RATE, duration_s=60, stop=stop, timeout_s=5)
@@ -62,10 +62,10 @@ async def test_04_writer_killed_between_insert_and_commit_stores_each_decision_o
             await asyncio.sleep(4)
             trigger.touch()  # the next commit, right after an insert, ends the process
             with contextlib.suppress(subprocess.TimeoutExpired):
-                await asyncio.to_thread(doomed.proc.wait, 20)
+                await asyncio.to_thread(doomed.read_side.wait, 20)
             stop.set()
             first = await load
-        assert doomed.proc.poll() == 137, "the writer never reached a commit"
+        assert doomed.read_side.poll() == 137, "the writer never reached a commit"
     inserted_before_kill = int(await asyncio.to_thread(Path(f"{trigger}.fired").read_text))
     total, uncommitted = await group_lag(bootstrap, env["AUDIT_GROUP_ID"], env["DECISIONS_TOPIC"])
     trigger.unlink()
@@ -110,7 +110,7 @@ async def test_05_clickhouse_refusing_writes_20s_nothing_committed_lag_drains_dl
     await ensure_topics(bootstrap, topic, env["DLQ_TOPIC"])
     before_s, down_s, total_s = 5, 20, 30
     samples: list[tuple[float, int, int]] = []  # (seconds into the fault, committed, lag)
-    with ingress(settings, tmp_path / "server", module=FAULTY, **env) as server:
+    with ingress(settings, tmp_path / "server", audit_module=FAULTY, **env) as server:
         await wait_ready(server.url)
         async with background(steady_load(server.url, customer.key, rate=RATE, duration_s=total_s)) as load:
             await asyncio.sleep(before_s)

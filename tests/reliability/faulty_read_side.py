@@ -1,5 +1,6 @@
-"""``python -m tests.reliability.faulty_ingress``: the real ingress (``python -m ingress``) with faults injected at
-its ClickHouse client, switched on and off by the test through files named in the environment:
+"""``python -m tests.reliability.faulty_read_side``: the real audit read side (``python -m ingress.audit``, which hosts
+the audit writer on the embedded ClickHouse) with faults injected at its ClickHouse client, switched on and off by
+the test through files named in the environment:
 
 - ``FAULT_CLICKHOUSE_DOWN_FILE``: while the file exists, every insert of the audit writer raises ClickHouse's own
   ``DatabaseError`` before touching the table, as a server refusing writes would (reads still work);
@@ -7,7 +8,8 @@ its ClickHouse client, switched on and off by the test through files named in th
   after its insert, ends the process on the spot (``os._exit``: no flush, no commit, no goodbye to the group), and
   ``<file>.fired`` records how many rows the writer had inserted by then.
 
-Nothing of this is in the product: a test-side launcher patches the two seams and then runs ``ingress.__main__``.
+Nothing of this is in the product: a test-side launcher patches the two seams and then runs
+``ingress.audit.__main__``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from consumers.audit.writer import AuditWriter
 from infra.decisions_table import DecisionStore
-from ingress.__main__ import main
+from ingress.audit.__main__ import main
 
 
 def _install() -> None:
