@@ -42,7 +42,11 @@ async def test_kafka_paused_checks_answered_spooled_then_relayed(
     with (
         kafka_process() as kafka,
         run_server(
-            settings, tmp_path / "server", KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap, PUBLISH_ACK_TIMEOUT_S="0.3"
+            settings,
+            tmp_path / "server",
+            relay=True,  # python -m workers relays the spool, as in make up
+            KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
+            PUBLISH_ACK_TIMEOUT_S="0.3",
         ) as server,
     ):
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
