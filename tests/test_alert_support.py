@@ -24,8 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from consumers.alerts import AlertingConsumer, AlertingSettings
 from infra.secret_box import SecretBox
-from ingress.admin.alerting import rules as alert_rules
-from ingress.admin.alerting import webhooks
+from ingress.admin.alerting import rules as alert_rules, webhooks
 from ingress.settings import IngressSettings
 from schemas import topics
 from schemas.alerting import AlertRuleCreate, WebhookCreate, WebhookCreated

@@ -14,8 +14,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ingress.admin.alerting import alerts as alert_data
-from ingress.admin.alerting import webhooks as webhook_data
+from ingress.admin.alerting import alerts as alert_data, webhooks as webhook_data
 from ingress.settings import IngressSettings
 from tests.conftest import insert_customer, server_env
 from tests.test_alert_support import (

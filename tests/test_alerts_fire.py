@@ -32,8 +32,16 @@ from ingress.settings import IngressSettings
 from tests.conftest import insert_customer, run_server
 from tests.processes import free_port, kafka_process, redis_process
 from tests.prometheus_server import PrometheusServer, prometheus_server, sample
-from tests.roles import Topics, audit_target, ingress_target, metric_of, run_role, wait_for_metric, wait_ready
-from tests.roles import topics as topics  # noqa: PLC0414 - the fixture
+from tests.roles import (
+    Topics,
+    audit_target,
+    ingress_target,
+    metric_of,
+    run_role,
+    topics as topics,  # noqa: PLC0414 - the fixture
+    wait_for_metric,
+    wait_ready,
+)
 from tests.test_alert_support import add_webhook
 from tests.test_audit_support import DECISION_HEADERS, make_event
 from tests.test_check import GUIDE_STEP4, auth

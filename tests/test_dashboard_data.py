@@ -22,8 +22,16 @@ import pytest
 from ingress.settings import IngressSettings
 from tests.conftest import insert_customer, run_server
 from tests.prometheus_server import prometheus_server, sample
-from tests.roles import Topics, audit_target, ingress_target, metric_of, run_role, wait_for_metric, wait_ready
-from tests.roles import topics as topics  # noqa: PLC0414 - the fixture
+from tests.roles import (
+    Topics,
+    audit_target,
+    ingress_target,
+    metric_of,
+    run_role,
+    topics as topics,  # noqa: PLC0414 - the fixture
+    wait_for_metric,
+    wait_ready,
+)
 from tests.test_check import GUIDE_RULES, GUIDE_STEP4, add_policy, auth
 
 ROOT = Path(__file__).resolve().parents[1]

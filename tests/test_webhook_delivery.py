@@ -22,8 +22,7 @@ from consumers.alerts.store import AlertStore, Source
 from infra.secret_box import SecretBox, SecretBoxError
 from ingress.admin.alerting import webhooks as webhook_data
 from ingress.settings import IngressSettings
-from schemas.alerting import PARAMS_BY_KIND, RULE_KINDS, RuleKind
-from schemas.alerting import WebhookDelivery as Delivery
+from schemas.alerting import PARAMS_BY_KIND, RULE_KINDS, RuleKind, WebhookDelivery as Delivery
 from tests.conftest import insert_customer
 from tests.test_alert_support import (
     WebhookReceiver,

@@ -26,35 +26,15 @@ from ingress.cli.support import (
     LimitOpt,
     OffsetOpt,
     YesOpt,
-)
-from ingress.cli.support import (
     confirm as _confirm,
-)
-from ingress.cli.support import (
     fail as _fail,
-)
-from ingress.cli.support import (
     parse_uuid as _id,
-)
-from ingress.cli.support import (
     print_json as _print_json,
-)
-from ingress.cli.support import (
     print_record as _print_record,
-)
-from ingress.cli.support import (
     print_table as _print_table,
-)
-from ingress.cli.support import (
     run_with_pool as _run,
-)
-from ingress.cli.support import (
     show as _show,
-)
-from ingress.cli.support import (
     show_page as _show_page,
-)
-from ingress.cli.support import (
     validate as _validate,
 )
 from schemas.alerting import AlertRuleCreate, AlertRuleUpdate, AlertStatus, DeliveryStatus, RuleKind, WebhookCreate

@@ -25,46 +25,22 @@ from ingress.cli.policies import policies_app
 from ingress.cli.receipts import receipts_app
 from ingress.cli.support import (
     UNREACHABLE as _UNREACHABLE,
-)
-from ingress.cli.support import (
     CommandError,
     CustomerFilter,
     JsonOpt,
     LimitOpt,
     OffsetOpt,
     YesOpt,
-)
-from ingress.cli.support import (
     confirm as _confirm,
-)
-from ingress.cli.support import (
     database_address as _where,
-)
-from ingress.cli.support import (
     fail as _fail,
-)
-from ingress.cli.support import (
     load_settings as _settings,
-)
-from ingress.cli.support import (
     parse_uuid as _parse_id,
-)
-from ingress.cli.support import (
     print_json as _print_json,
-)
-from ingress.cli.support import (
     print_table as _print_table,
-)
-from ingress.cli.support import (
     run_with_pool as _run,
-)
-from ingress.cli.support import (
     show as _show,
-)
-from ingress.cli.support import (
     show_page as _show_page,
-)
-from ingress.cli.support import (
     validate as _validate,
 )
 from ingress.settings import IngressSettings

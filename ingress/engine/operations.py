@@ -17,12 +17,12 @@ from schemas.check import (
     ExternalCall,
     FileUpload,
     LlmCall,
+    Operation as RequestOperation,
     ToolCall,
     UnknownOperation,
     split_target,
     target_host,
 )
-from schemas.check import Operation as RequestOperation
 from schemas.decision_event import OperationSummary, PersonalDataFinding
 
 # Providers that run inside the customer's boundary. Any other provider, or none, is external.

@@ -10,8 +10,7 @@ load cannot fail the suite; a quadratic shape misses every time. Absolute figure
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bench.adversarial import KEY_SHAPES, LARGE, SHAPES, SMALL, growth
 from ingress.engine.personal_data import Scanner, detect_personal_data, key_category, text_categories

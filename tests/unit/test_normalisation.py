@@ -4,8 +4,7 @@ Unicode dashes and spaces inside a value are normalised away before detection, f
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from ingress.engine.personal_data import detect_personal_data, normalise, text_categories
 
