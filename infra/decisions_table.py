@@ -58,6 +58,29 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
+# What the decision history reads of a row, in table order: every column but the writer's own bookkeeping (the
+# schema version, the flattened lists the rollups and filters use, where in Kafka the record came from). ``event``
+# (the whole DecisionEvent) supplies the nested parts of an item.
+_NOT_IN_HISTORY = frozenset(
+    {
+        "schema_version",
+        "factor_names",
+        "factor_points",
+        "violated_rules",
+        "violation_policies",
+        "policy_ids",
+        "policy_versions",
+        "policy_modes",
+        "unknown_operations",
+        "shadow_blocked_by",
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+    }
+)
+HISTORY_COLUMNS: tuple[str, ...] = tuple(name for name in COLUMNS if name not in _NOT_IN_HISTORY)
+
+
 T = TypeVar("T")
 
 # Errors worth retrying: the server or the engine refused or was unreachable. Anything else is a bug: crash.

@@ -17,30 +17,12 @@ from ingress.audit.queries import LOG_COLUMNS
 # Nested parts of the DecisionEvent returned as stored in the event (details, paths, policy versions).
 EVENT_PARTS = ("factors", "violations", "policies", "shadow")
 
+# A CSV row: the history's columns with the nested parts (as JSON) after ``reason``, and no ``event``.
+_UP_TO_REASON = LOG_COLUMNS[: LOG_COLUMNS.index("reason") + 1]
 CSV_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "request_id",
-    "customer_id",
-    "key_id",
-    "decided_at",
-    "allowed",
-    "decision",
-    "risk_score",
-    "threshold",
-    "reason",
-    "factors",
-    "violations",
-    "policies",
-    "shadow",
-    "pii_categories",
-    "pii_paths",
-    "operation_count",
-    "operation_types",
-    "models",
-    "providers",
-    "total_tokens",
-    "external_calls",
-    "latency_ms",
+    *_UP_TO_REASON,
+    *EVENT_PARTS,
+    *(name for name in LOG_COLUMNS[len(_UP_TO_REASON) :] if name != "event"),
 )
 
 

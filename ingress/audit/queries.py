@@ -8,32 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from infra.decisions_table import ch_time
+from infra.decisions_table import HISTORY_COLUMNS, ch_time
 from ingress.audit.filters import Cursor, DecisionFilters
 
-# Columns of a history row, in SELECT order. ``event`` (the whole DecisionEvent) supplies nested objects.
-LOG_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "request_id",
-    "customer_id",
-    "key_id",
-    "decided_at",
-    "allowed",
-    "decision",
-    "risk_score",
-    "threshold",
-    "reason",
-    "pii_categories",
-    "pii_paths",
-    "operation_count",
-    "operation_types",
-    "models",
-    "providers",
-    "total_tokens",
-    "external_calls",
-    "latency_ms",
-    "event",
-)
+# Columns of a history row, in SELECT order (the table describes them once).
+LOG_COLUMNS = HISTORY_COLUMNS
 
 
 def logs_query(
