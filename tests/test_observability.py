@@ -319,7 +319,7 @@ def test_prometheus_config_and_alert_rules_pass_promtool(tmp_path: Path) -> None
     assert "SUCCESS" in run_promtool("check", "rules", str(PROMETHEUS / "alerts.yml"))
     # promtool checks that the token file exists: check the same configuration with the secret at a path of ours.
     config = (PROMETHEUS / "prometheus.yml").read_text()
-    assert config.count(METRICS_TOKEN_SECRET) == 1
+    assert config.count(METRICS_TOKEN_SECRET) == 2  # the check path and its read side
     token = tmp_path / "metrics_token"
     token.write_text("t" * 32)
     shutil.copy(PROMETHEUS / "alerts.yml", tmp_path / "alerts.yml")
@@ -332,7 +332,8 @@ def test_the_ingress_scrape_sends_the_metrics_token() -> None:
     the secret file the ingress job reads."""
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert jobs["ingress"]["authorization"] == {"type": "Bearer", "credentials_file": METRICS_TOKEN_SECRET}
+    for job in ("ingress", "ingress-audit"):
+        assert jobs[job]["authorization"] == {"type": "Bearer", "credentials_file": METRICS_TOKEN_SECRET}
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert "metrics_token" in compose["services"]["prometheus"]["secrets"]
     assert compose["secrets"]["metrics_token"] == {"environment": "METRICS_TOKEN"}
@@ -348,6 +349,7 @@ def test_every_role_is_scraped_on_its_port() -> None:
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
     assert targets == {
         "ingress": ["ingress:8000"],
+        "ingress-audit": ["ingress-audit:8001"],
         "consumers": [f"consumers:{pipeline_metrics.CONSUMERS_METRICS_PORT}"],
         "workers": [f"workers:{pipeline_metrics.WORKERS_METRICS_PORT}"],
         "redis": ["redis-exporter:9121"],
