@@ -60,15 +60,27 @@ class DecisionPublisher:
         self._mono = monotonic
         self._recent: deque[float] = deque(maxlen=512)  # seconds each of the latest acks took
         self._last_ack = -float("inf")
+        self._stretched: float | None = None
+        self._acks_seen = 0
         self.stats = PublishStats()
+
+    def observe_ack(self, seconds: float) -> None:
+        """Note how long an acknowledgement took (the deadline is worked out again from time to time)."""
+        self._recent.append(seconds)
+        self._last_ack = self._mono()
+        self._acks_seen += 1
+        if self._acks_seen < 64 or self._acks_seen % 64 == 0:
+            self._stretched = None
 
     def deadline_s(self) -> float:
         """How long this publish waits for Kafka: longer only while the broker is acknowledging, to fit its acks."""
         if not self._recent or self._mono() - self._last_ack > self._healthy_s:
             return self._ack_timeout
-        ordered = sorted(self._recent)
-        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        return min(self._max_wait, max(self._ack_timeout, 3 * p99))
+        if self._stretched is None:  # worked out again every 64 acks, not on every publish
+            ordered = sorted(self._recent)
+            p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+            self._stretched = min(self._max_wait, max(self._ack_timeout, 3 * p99))
+        return self._stretched
 
     @staticmethod
     def headers(event_type: str = "decision", schema_version: int = 1) -> dict[str, str]:
@@ -91,8 +103,7 @@ class DecisionPublisher:
                 log.warning("Kafka did not acknowledge within %.2fs (%s); spooling", deadline, type(exc).__name__)
             else:
                 took = time.perf_counter() - started
-                self._recent.append(took)
-                self._last_ack = self._mono()
+                self.observe_ack(took)
                 self.stats.acked += 1
                 self.stats.last_latency_ms = took * 1000
                 return "kafka"

@@ -24,12 +24,14 @@ def test_without_recent_acks_the_deadline_is_the_configured_timeout(tmp_path: Pa
 def test_slow_acks_of_a_live_broker_stretch_the_deadline_up_to_its_cap(tmp_path: Path) -> None:
     clock = [100.0]
     publisher = _publisher(tmp_path, clock)
-    publisher._recent.extend([0.004] * 100)
-    publisher._last_ack = clock[0]
+    for _ in range(100):
+        publisher.observe_ack(0.004)
     assert publisher.deadline_s() == 0.5  # fast acks: the timeout as configured
-    publisher._recent.extend([0.7] * 20)
+    for _ in range(28):
+        publisher.observe_ack(0.7)
     assert publisher.deadline_s() == pytest.approx(2.1)  # three times the p99 of the recent acks
-    publisher._recent.extend([3.0] * 20)
+    for _ in range(64):
+        publisher.observe_ack(3.0)
     assert publisher.deadline_s() == 5.0
     clock[0] += 2.5  # no ack for longer than healthy_s: the broker may be down
     assert publisher.deadline_s() == 0.5
