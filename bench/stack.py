@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from bench.environment import BenchEnvironment, free_port, pinned
+from infra.receipt_keys import ReceiptKeyring
 from infra.settings import PROJECT_ROOT
 
 APPS = PROJECT_ROOT / "infra" / "local" / "apps.py"
@@ -119,6 +120,9 @@ class Stack:
 
     async def start(self) -> None:
         self.env.state.mkdir(parents=True, exist_ok=True)
+        # The signing key made before the processes start: two check processes and the read side making it at
+        # once on a first start race on the file's rename (one of them then fails to start).
+        ReceiptKeyring(self.env.state / "receipt-keys").signing_key()
         await self._apps("up")
 
     async def restart(self, name: str = "ingress") -> None:
@@ -137,6 +141,10 @@ class Stack:
 
     def pids(self) -> list[int]:
         return process_tree(list(self.roots().values()))
+
+    def cpu_by_process(self) -> dict[str, dict[int, float]]:
+        """CPU seconds so far of each process of the stack (with its children), by name."""
+        return {name: cpu_seconds(process_tree([pid])) for name, pid in self.roots().items()}
 
     def logs(self, chars: int = 1500) -> str:
         parts = []

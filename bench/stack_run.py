@@ -103,12 +103,15 @@ class StackRun:
 
     async def check(self, rate: float, seconds: float, **extra: Any) -> dict[str, Any]:
         """One constant-rate run of /v1/check, with the decisions spooled during it and the CPU of every process."""
-        before, cpu_before = await self._published(), cpu_seconds(self.stack.pids())
+        before, cpu_before = await self._published(), self.stack.cpu_by_process()
         result = await constant_rate(self._spec(self.stack.url, "/v1/check", rate, seconds, **extra), cpu=self.load_cpu)
-        after, cpu_after = await self._published(), cpu_seconds(self.stack.pids())
+        after, cpu_after = await self._published(), self.stack.cpu_by_process()
         result["spooled"] = after["spool"] - before["spool"]
         result["publish_failed"] = after["failed"] - before["failed"]
-        result["cpu_s"] = round(cpu_used(cpu_before, cpu_after), 3)
+        by_process = {name: cpu_used(cpu_before.get(name, {}), used) for name, used in cpu_after.items()}
+        result["cpu_s"] = round(sum(by_process.values()), 3)
+        answered = max(1, result["answered"])
+        result["cpu_ms_per_request_by_process"] = {n: round(v * 1000 / answered, 3) for n, v in by_process.items()}
         result["cpu_ms_per_request"] = round(result["cpu_s"] * 1000 / max(1, result["answered"]), 3)
         return result
 
