@@ -291,12 +291,13 @@ class LiveServer:
     relay: subprocess.Popen[bytes] | None = None
 
     def log(self) -> str:
+        """What every process of the server logged (JSON lines, each naming its role)."""
         text = self.log_path.read_text(errors="replace")
         if self.audit_log_path is not None and self.audit_log_path.exists():
-            text += "\n--- audit read side ---\n" + self.audit_log_path.read_text(errors="replace")
+            text += self.audit_log_path.read_text(errors="replace")
         relay_log = self.log_path.with_name("workers.log")
         if self.relay is not None and relay_log.exists():
-            text += "\n--- workers (relay) ---\n" + relay_log.read_text(errors="replace")
+            text += relay_log.read_text(errors="replace")
         return text
 
     @property
