@@ -38,16 +38,28 @@ def _public_raw(private: Ed25519PrivateKey) -> bytes:
     return private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def _write_private(path: Path, private: Ed25519PrivateKey) -> None:
+def _write_private(path: Path, private: Ed25519PrivateKey, *, replace: bool) -> bool:
+    """Write the key to ``path`` whole (a temporary file of this process's own, then renamed or linked into
+    place). ``replace=False`` creates it only if no key is there yet and returns False when another process got
+    there first (several processes start at once on a fresh folder); ``replace=True`` overwrites (rotation)."""
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
-    tmp.replace(path)
+    if replace:
+        tmp.replace(path)
+        return True
+    try:
+        os.link(tmp, path)  # fails if the key exists: the first process to create it wins
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 class ReceiptKeyring:
@@ -74,7 +86,8 @@ class ReceiptKeyring:
             loaded = serialization.load_pem_private_key(self._signing_path.read_bytes(), password=None)
         else:
             loaded = Ed25519PrivateKey.generate()
-            _write_private(self._signing_path, loaded)
+            if not _write_private(self._signing_path, loaded, replace=False):  # another process made one first
+                loaded = serialization.load_pem_private_key(self._signing_path.read_bytes(), password=None)
         if not isinstance(loaded, Ed25519PrivateKey):
             raise TypeError("the receipt signing key must be an Ed25519 private key")
         raw = _public_raw(loaded)
@@ -87,7 +100,7 @@ class ReceiptKeyring:
         if self._signing_pem:
             raise ValueError("the signing key comes from RECEIPT_SIGNING_KEY; rotate it there")
         self.signing_key()
-        _write_private(self._signing_path, Ed25519PrivateKey.generate())
+        _write_private(self._signing_path, Ed25519PrivateKey.generate(), replace=True)
         return self.signing_key()
 
     def public_keys(self) -> dict[str, bytes]:
