@@ -31,9 +31,9 @@ from ingress.app import create_app
 from ingress.audit.app import create_app as create_audit_app
 from ingress.auth.keys import generate_key, hash_key
 from ingress.settings import IngressSettings
-from tests.processes import free_port, stop_process, wait_for_port
-from tests.receipt_keyring import RECEIPT_KEYS_DIR
-from tests.services import Endpoints, test_endpoints
+from tests.support.processes import free_port, stop_process, wait_for_port
+from tests.support.receipt_keyring import RECEIPT_KEYS_DIR
+from tests.support.services import Endpoints, test_endpoints
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUN_ID = uuid.uuid4().hex[:10]

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ingress.admin.alerting import alerts as alert_data, webhooks as webhook_data
 from ingress.settings import IngressSettings
 from tests.conftest import insert_customer, server_env
-from tests.test_alert_support import (
+from tests.support.alerts import (
     WebhookReceiver,
     add_rule,
     add_webhook,

@@ -30,9 +30,11 @@ from aiokafka import AIOKafkaProducer
 
 from ingress.settings import IngressSettings
 from tests.conftest import insert_customer, run_server
-from tests.processes import free_port, kafka_process, redis_process
-from tests.prometheus_server import PrometheusServer, prometheus_server, sample
-from tests.roles import (
+from tests.support.alerts import add_webhook
+from tests.support.audit import DECISION_HEADERS, make_event
+from tests.support.processes import free_port, kafka_process, redis_process
+from tests.support.prometheus_server import PrometheusServer, prometheus_server, sample
+from tests.support.roles import (
     Topics,
     audit_target,
     ingress_target,
@@ -42,8 +44,6 @@ from tests.roles import (
     wait_for_metric,
     wait_ready,
 )
-from tests.test_alert_support import add_webhook
-from tests.test_audit_support import DECISION_HEADERS, make_event
 from tests.test_check import GUIDE_STEP4, auth
 from tests.test_webhook_delivery import open_alert
 

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from consumers.audit.spec import asyncapi_yaml, build_asyncapi
 from ingress.settings import IngressSettings
 from tests.conftest import SeededCustomer, insert_customer
-from tests.test_audit_support import hours_ago, make_event, running_app, store_events
+from tests.support.audit import hours_ago, make_event, running_app, store_events
 
 pytestmark = pytest.mark.timeout(60)
 

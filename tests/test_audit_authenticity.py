@@ -22,8 +22,7 @@ from ingress.settings import IngressSettings
 from schemas.decision_event import DecisionEvent
 from schemas.receipt import b64url_decode, legacy_request_digest
 from tests.conftest import LiveServer
-from tests.processes import free_port
-from tests.test_audit_support import (
+from tests.support.audit import (
     RECEIPT_KEYS_DIR,
     audit_settings,
     caught_up,
@@ -35,6 +34,7 @@ from tests.test_audit_support import (
     stored_ids,
     wait_until,
 )
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -28,7 +28,7 @@ from consumers.audit.batch import DlqLimitExceeded, WriterState
 from consumers.audit.writer import AuditWriter
 from infra.decisions_table import DecisionStore
 from ingress.settings import IngressSettings
-from tests.test_audit_support import (
+from tests.support.audit import (
     DATABASE,
     audit_settings,
     caught_up,

@@ -25,7 +25,7 @@ from consumers.audit.transform import (
 from consumers.settings import AuditSettings
 from infra.decisions_table import COLUMNS
 from infra.settings import CommonSettings
-from tests.test_audit_support import DECISION_HEADERS, make_event
+from tests.support.audit import DECISION_HEADERS, make_event
 
 
 def test_decodes_a_published_event() -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from bench import workload
 from bench.report import FIGURES
-from tests.services import Endpoints
+from tests.support.services import Endpoints
 from tests.test_check import GUIDE_RULES, GUIDE_STEP4
 
 

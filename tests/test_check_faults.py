@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer
 
 from ingress.settings import IngressSettings
 from tests.conftest import insert_customer, run_server
-from tests.processes import kafka_process, redis_process
+from tests.support.processes import kafka_process, redis_process
 from tests.test_check import GUIDE_STEP4, auth
 
 pytestmark = pytest.mark.slow

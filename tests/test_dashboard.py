@@ -25,7 +25,7 @@ from playwright.async_api import BrowserContext, Page, Response, ViewportSize, a
 
 from ingress.auth.keys import generate_key
 from tests.conftest import LiveServer, SeededCustomer, insert_customer
-from tests.processes import free_port
+from tests.support.processes import free_port
 from tests.test_check import GUIDE_STEP4
 
 # Assertions wait as long as actions do: on a busy machine a page can take a few seconds.

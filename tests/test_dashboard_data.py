@@ -21,8 +21,8 @@ import pytest
 
 from ingress.settings import IngressSettings
 from tests.conftest import insert_customer, run_server
-from tests.prometheus_server import prometheus_server, sample
-from tests.roles import (
+from tests.support.prometheus_server import prometheus_server, sample
+from tests.support.roles import (
     Topics,
     audit_target,
     ingress_target,

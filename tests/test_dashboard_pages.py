@@ -17,7 +17,7 @@ import pytest
 from ingress.auth.keys import generate_key
 from ingress.dashboard.app import create_app
 from ingress.dashboard.settings import DashboardSettings
-from tests.processes import free_port
+from tests.support.processes import free_port
 
 CUSTOMER_ID = str(uuid.uuid4())
 NOW = "2025-03-01T12:00:00.000Z"

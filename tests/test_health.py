@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from ingress.app import create_app
 from ingress.settings import IngressSettings
-from tests.processes import free_port
+from tests.support.processes import free_port
 
 
 async def test_health_is_ok(client: httpx.AsyncClient) -> None:

@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from infra.kafka import KafkaSecurity, build_kafka_broker
-from tests.processes import free_port, wait_for_port
+from tests.support.processes import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("GOVERNANCE_STATE_DIR", ROOT / ".state"))

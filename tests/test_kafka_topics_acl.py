@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from infra import kafka_topics
 from infra.kafka_topics import ensure_topics
-from tests.processes import KafkaProcess, free_port
+from tests.support.processes import KafkaProcess, free_port
 
 ADMIN_PASSWORD = "admin-secret-for-tests"
 APP_PASSWORD = "app-secret-for-tests"

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from infra.kafka import build_kafka_broker
 from infra.spool import DiskSpool, SpoolFull
 from ingress.check.publisher import DecisionPublisher, PublishUnavailable
-from tests.processes import kafka_process
+from tests.support.processes import kafka_process
 from workers.spool_relay import SpoolRelay
 
 

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from infra.redis_client import build_redis_client
 from ingress.check.ratelimit import Limit, LocalBuckets, RateLimiter
 from ingress.settings import IngressSettings
-from tests.processes import redis_process
+from tests.support.processes import redis_process
 
 
 async def test_bucket_allows_capacity_then_refuses_with_retry_after(redis_client: aioredis.Redis) -> None:

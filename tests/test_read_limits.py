@@ -25,7 +25,7 @@ from ingress.settings import IngressSettings
 from schemas.decision_event import DecisionEvent
 from schemas.policy_rules import PolicyRules
 from tests.conftest import SeededCustomer, insert_admin_key, insert_customer, running_apps
-from tests.test_audit_support import make_event
+from tests.support.audit import make_event
 from tests.test_check import GUIDE_RULES, GUIDE_STEP4, auth
 
 pytestmark = pytest.mark.timeout(90)

@@ -13,7 +13,7 @@ from redis.exceptions import AuthenticationError, ResponseError
 
 from infra.redis_client import build_redis_client
 from ingress.check.ratelimit import Limit, RateLimiter
-from tests.processes import free_port, wait_for_port
+from tests.support.processes import free_port, wait_for_port
 
 PASSWORD = "redis-test-password"
 

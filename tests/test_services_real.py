@@ -13,7 +13,7 @@ from clickhouse_connect.driver.client import Client
 from faststream.kafka import KafkaMessage
 
 from infra.kafka import build_kafka_broker
-from tests.services import Endpoints
+from tests.support.services import Endpoints
 
 
 async def test_postgres_query(pg_pool: asyncpg.Pool) -> None:

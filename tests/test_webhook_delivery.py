@@ -24,7 +24,7 @@ from ingress.admin.alerting import webhooks as webhook_data
 from ingress.settings import IngressSettings
 from schemas.alerting import PARAMS_BY_KIND, RULE_KINDS, RuleKind, WebhookDelivery as Delivery
 from tests.conftest import insert_customer
-from tests.test_alert_support import (
+from tests.support.alerts import (
     WebhookReceiver,
     add_webhook,
     running_worker,

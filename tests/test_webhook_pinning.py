@@ -12,7 +12,7 @@ import pytest
 
 from ingress.settings import IngressSettings
 from tests.conftest import insert_customer
-from tests.test_alert_support import WebhookReceiver, add_webhook, running_worker, wait_for, webhook_settings
+from tests.support.alerts import WebhookReceiver, add_webhook, running_worker, wait_for, webhook_settings
 from tests.test_webhook_delivery import deliveries, open_alert
 from workers.webhooks.addresses import destination, embedded_ipv4, non_public, pin
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
-from tests.clients.standins import StandIn, provider_standin
 from tests.conftest import SeededCustomer, insert_customer
+from tests.support.client_standins import StandIn, provider_standin
 from tests.test_check import add_policy
 
 CHAT_MODEL = "gpt-4o-mini"

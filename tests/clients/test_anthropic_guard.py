@@ -11,9 +11,9 @@ from governance_client import AsyncClient, Blocked, Client, FailOpen, Governance
 from governance_client.anthropic import guarded
 from governance_client.guarding import UnguardedCall
 from tests.clients.conftest import CLAUDE_MODEL, PERSONAL
-from tests.clients.standins import REPLY, StandIn
 from tests.conftest import LiveServer, SeededCustomer
-from tests.processes import free_port
+from tests.support.client_standins import REPLY, StandIn
+from tests.support.processes import free_port
 
 SAFE = [{"role": "user", "content": "Summarise our Q3 roadmap in one line."}]
 LEAKY = [{"role": "user", "content": [{"type": "text", "text": PERSONAL}]}]

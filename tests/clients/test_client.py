@@ -29,9 +29,9 @@ from governance_client import (
 )
 from governance_client.receipts import b64url_decode, request_digest
 from tests.clients.conftest import CHAT_MODEL, PERSONAL
-from tests.clients.standins import failing_service
 from tests.conftest import LiveServer, SeededCustomer, insert_customer
-from tests.processes import free_port
+from tests.support.client_standins import failing_service
+from tests.support.processes import free_port
 from tests.test_check import add_policy
 
 GUIDE_OPERATION = {"type": "llm_call", "model": "gpt-4", "tokens": 500, "provider": "openai"}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.standins import REPLY, StandIn
 from tests.conftest import LiveServer, SeededCustomer
+from tests.support.client_standins import REPLY, StandIn
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # A fresh interpreter importing LiteLLM takes tens of seconds on a busy machine.

@@ -16,9 +16,9 @@ import pytest
 from governance_client import AsyncClient, Blocked, GovernanceUnavailable, RetryPolicy
 from governance_client.litellm import CHECKED_MARK, GovernanceGuardrail, split_model
 from tests.clients.conftest import CHAT_MODEL, CLAUDE_MODEL, PERSONAL
-from tests.clients.standins import REPLY, StandIn
 from tests.conftest import LiveServer, SeededCustomer
-from tests.processes import free_port
+from tests.support.client_standins import REPLY, StandIn
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydantic on LiteLLM's typed dicts
 

@@ -12,9 +12,9 @@ from governance_client import AsyncClient, Blocked, Client, FailOpen, Governance
 from governance_client.guarding import UnguardedCall
 from governance_client.openai import guarded
 from tests.clients.conftest import CHAT_MODEL, EMBEDDING_MODEL, PERSONAL
-from tests.clients.standins import REPLY, StandIn
 from tests.conftest import LiveServer, SeededCustomer
-from tests.processes import free_port
+from tests.support.client_standins import REPLY, StandIn
+from tests.support.processes import free_port
 
 SAFE = [{"role": "user", "content": "Summarise our Q3 roadmap in one line."}]
 LEAKY = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": PERSONAL}]

@@ -23,7 +23,8 @@ from aiokafka import AIOKafkaProducer
 from ingress.settings import IngressSettings
 from schemas import topics
 from tests.conftest import insert_admin_key, insert_customer
-from tests.reliability.harness import (
+from tests.support.audit import read_topic
+from tests.support.reliability import (
     background,
     ensure_topics,
     figures,
@@ -34,7 +35,6 @@ from tests.reliability.harness import (
     steady_load,
     wait_ready,
 )
-from tests.test_audit_support import read_topic
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ from infra.kafka_topics import TopicSettings, ensure_topics
 from infra.local.kafka_cluster import KafkaCluster, kafka_cluster
 from ingress.settings import IngressSettings
 from tests.conftest import insert_admin_key, insert_customer
-from tests.reliability.harness import (
+from tests.support.reliability import (
     background,
     figures,
     ingress,

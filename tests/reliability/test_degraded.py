@@ -17,8 +17,8 @@ from infra.migrate import migrate_postgres
 from infra.postgres import build_postgres_pool
 from ingress.settings import IngressSettings
 from tests.conftest import insert_admin_key, insert_customer
-from tests.processes import postgres_process, redis_process
-from tests.reliability.harness import (
+from tests.support.processes import postgres_process, redis_process
+from tests.support.reliability import (
     CHECK,
     background,
     bearer,

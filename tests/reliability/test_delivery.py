@@ -19,8 +19,8 @@ import pytest
 
 from ingress.settings import IngressSettings
 from tests.conftest import insert_admin_key, insert_customer, server_env
-from tests.processes import free_port, kafka_process
-from tests.reliability.harness import (
+from tests.support.processes import free_port, kafka_process
+from tests.support.reliability import (
     CHECK,
     ROOT,
     background,

@@ -20,7 +20,7 @@ import pytest
 from bench.adversarial import worst_case_body
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, insert_customer
-from tests.reliability.harness import CHECK, figures, ingress, isolated_env, steady_load
+from tests.support.reliability import CHECK, figures, ingress, isolated_env, steady_load
 
 DEADLINE_S = 2.0
 ATTACK_S = 12.0

@@ -27,9 +27,9 @@ from infra.kafka_topics import TopicSettings, delete_topics, ensure_topics
 from ingress.settings import IngressSettings
 from schemas import topics
 from tests.conftest import insert_customer, run_topic
-from tests.reliability.harness import figures
-from tests.roles import Topics, run_role
-from tests.test_alert_support import decision
+from tests.support.alerts import decision
+from tests.support.reliability import figures
+from tests.support.roles import Topics, run_role
 
 PARTITIONS = 6
 CUSTOMERS = 24

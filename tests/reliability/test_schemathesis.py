@@ -25,7 +25,7 @@ from infra.migrate import migrate_postgres
 from infra.postgres import build_postgres_pool
 from ingress.settings import IngressSettings
 from tests.conftest import insert_admin_key, insert_customer
-from tests.reliability.harness import ROOT, figures, ingress, isolated_env
+from tests.support.reliability import ROOT, figures, ingress, isolated_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

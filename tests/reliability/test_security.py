@@ -23,7 +23,7 @@ from ingress.app import create_app
 from ingress.auth.keys import generate_key
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, SeededCustomer, insert_admin_key, insert_customer
-from tests.reliability.harness import (
+from tests.support.reliability import (
     CHECK,
     bearer,
     cpu_seconds,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from infra.clickhouse import build_clickhouse_client
 from infra.migrate import migrate_clickhouse
-from tests.test_audit_support import DATABASE, make_event, store_events
+from tests.support.audit import DATABASE, make_event, store_events
 
 BATCH = 20_000
 

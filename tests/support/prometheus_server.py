@@ -17,9 +17,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.processes import free_port
+from tests.support.processes import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ALERT_RULES = ROOT / "infra" / "prometheus" / "alerts.yml"
 
 

@@ -20,10 +20,10 @@ import pytest
 from infra.kafka_topics import delete_topics
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, run_topic, server_env
-from tests.processes import free_port, stop_process, wait_for_port
-from tests.prometheus_server import sample
+from tests.support.processes import free_port, stop_process, wait_for_port
+from tests.support.prometheus_server import sample
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass

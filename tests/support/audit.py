@@ -31,7 +31,7 @@ from schemas import topics
 from schemas.decision_event import DecisionEvent, Factor, OperationSummary, PersonalDataFinding, PolicyRef, Violation
 from schemas.receipt import new_request_salt, request_digest
 from tests.conftest import run_topic, running_apps
-from tests.receipt_keyring import RECEIPT_KEYS_DIR
+from tests.support.receipt_keyring import RECEIPT_KEYS_DIR
 
 DATABASE = "governance"
 
@@ -48,7 +48,7 @@ def make_event(
     pii: Sequence[str] = (),
 ) -> DecisionEvent:
     """A decision event with a receipt signed as ingress signs one (the audit writer stores no other), by the
-    run's receipt keyring (``tests/receipt_keyring.py``)."""
+    run's receipt keyring (``tests/support/receipt_keyring.py``)."""
     return signed(
         DecisionEvent(
             event_id=uuid.uuid4(),

@@ -31,8 +31,8 @@ from schemas.alerting import AlertRuleCreate, WebhookCreate, WebhookCreated
 from schemas.decision_event import DecisionEvent, PersonalDataFinding
 from schemas.receipt import new_request_salt, request_digest
 from schemas.signal_event import SignalEvent
-from tests.processes import free_port
-from tests.test_audit_support import signed
+from tests.support.audit import signed
+from tests.support.processes import free_port
 from workers.webhooks import WebhookDeliveryWorker, WebhookSettings
 
 
