@@ -517,8 +517,8 @@ TOOLS: dict[str, str] = {
     "prometheus": "prometheus",  # scrapes test processes: every dashboard panel and alert rule evaluated on real data
     "chromium": "chromium",  # dashboard browser tests (driven by Playwright, no browser download)
     "wrk": "wrk",  # HTTP load generator for benchmarks
-    "jq": "jq",  # the docs' shell examples read JSON with it (tests/test_docs_examples.py runs them)
-    "node": "nodejs",  # runs the official AsyncAPI parser (tests/test_contracts.py)
+    "jq": "jq",  # the docs' shell examples read JSON with it (tests/e2e/test_docs_examples.py runs them)
+    "node": "nodejs",  # runs the official AsyncAPI parser (tests/e2e/test_contracts.py)
     "npm": "npm",  # installs that parser into .state/tools
 }
 

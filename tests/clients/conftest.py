@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 
 from tests.conftest import SeededCustomer, insert_customer
+from tests.ingress.check.test_check import add_policy
 from tests.support.client_standins import StandIn, provider_standin
-from tests.test_check import add_policy
 
 CHAT_MODEL = "gpt-4o-mini"
 CLAUDE_MODEL = "claude-sonnet-5-5"

@@ -30,9 +30,9 @@ from governance_client import (
 from governance_client.receipts import b64url_decode, request_digest
 from tests.clients.conftest import CHAT_MODEL, PERSONAL
 from tests.conftest import LiveServer, SeededCustomer, insert_customer
+from tests.ingress.check.test_check import add_policy
 from tests.support.client_standins import failing_service
 from tests.support.processes import free_port
-from tests.test_check import add_policy
 
 GUIDE_OPERATION = {"type": "llm_call", "model": "gpt-4", "tokens": 500, "provider": "openai"}
 GUIDE_CONTEXT = {"user_id": "user_123", "session_id": "session_abc", "department": "engineering"}

@@ -23,6 +23,7 @@ from ingress.app import create_app
 from ingress.auth.keys import generate_key
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, SeededCustomer, insert_admin_key, insert_customer
+from tests.ingress.check.test_check import add_policy
 from tests.support.reliability import (
     CHECK,
     bearer,
@@ -35,7 +36,6 @@ from tests.support.reliability import (
     settle,
     steady_load,
 )
-from tests.test_check import add_policy
 
 
 @dataclass
