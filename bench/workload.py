@@ -11,7 +11,8 @@ from ingress.engine import PolicySnapshot
 from ingress.engine.policy_set import PolicySet
 from schemas.policy_rules import PolicyRules
 
-# docs/integrators.md, step 4, and the policy it is decided under (tests/ingress/check/test_check.py holds the same two).
+# docs/integrators.md, step 4, and the policy it is decided under (tests/ingress/check/test_check.py holds the
+# same two).
 GUIDE_RULES: Final[dict[str, Any]] = {
     "max_external_calls": 5,
     "block_personal_data": True,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -56,16 +56,12 @@ class AuditSettings(CommonSettings):
         return self.audit_in_process == "true"
 
     @classmethod
-    def derive(cls, common: CommonSettings, **overrides: Any) -> AuditSettings:
-        """Audit settings sharing ``common``'s connections and topics; the ``AUDIT_*`` values come from the
-        environment (or ``overrides``, keyed by environment variable name). A setting both deployables have and
-        ``common`` was given (``RECEIPT_KEYS_DIR`` of ingress) is shared too: the in-process writer reads the
-        receipt keys where this process's signer publishes them."""
-        values: dict[str, Any] = {
-            field.alias or name: getattr(common, name) for name, field in CommonSettings.model_fields.items()
-        }
+    def derive(cls, common: CommonSettings, **overrides: Any) -> Self:
+        """As ``CommonSettings.derive``; and a setting both deployables have that ``common`` was given
+        (``RECEIPT_KEYS_DIR`` of ingress) is shared too: the in-process writer reads the receipt keys where this
+        process's signer publishes them."""
+        shared: dict[str, Any] = {}
         for name in ("receipt_keys_dir_override",):
             if name in common.model_fields_set and name in type(common).model_fields:
-                values[cls.model_fields[name].alias or name] = getattr(common, name)
-        values.update(overrides)
-        return cls(**values)
+                shared[cls.model_fields[name].alias or name] = getattr(common, name)
+        return super().derive(common, **shared, **overrides)

@@ -7,6 +7,17 @@ from typing import Any
 
 import asyncpg
 
+# PostgreSQL failures that say "not now" rather than "no": the server or the network is away, the pool is
+# exhausted, or the connection was lost. Retried (consumers, workers) or answered with 503 (the API, the CLI).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # JSONB columns round-trip as Python objects rather than strings.

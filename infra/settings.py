@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +92,16 @@ class CommonSettings(KafkaClientSettings):
     # AES-256 key (base64) sealing webhook signing secrets at rest (infra/secret_box.py); required outside local runs
     # by the roles that use it (ingress registers webhooks, workers deliver them).
     webhook_secrets_key: str = Field("", alias="WEBHOOK_SECRETS_KEY", repr=False)
+
+    @classmethod
+    def derive(cls, common: CommonSettings, **overrides: Any) -> Self:
+        """Settings of this deployable sharing ``common``'s connections and topics (every ``CommonSettings``
+        field); its own values come from the environment, or ``overrides`` keyed by environment variable name."""
+        values: dict[str, Any] = {
+            field.alias or name: getattr(common, name) for name, field in CommonSettings.model_fields.items()
+        }
+        values.update(overrides)
+        return cls(**values)
 
     @property
     def clickhouse_dsn(self) -> str:

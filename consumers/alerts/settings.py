@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field, model_validator
 
 from infra.settings import CommonSettings
@@ -28,13 +26,3 @@ class AlertingSettings(CommonSettings):
         if self.alerts_backoff_max_s < self.alerts_backoff_initial_s:
             raise ValueError("ALERTS_BACKOFF_MAX_S must be at least ALERTS_BACKOFF_INITIAL_S")
         return self
-
-    @classmethod
-    def derive(cls, common: CommonSettings, **overrides: Any) -> AlertingSettings:
-        """Alerting settings sharing ``common``'s connections and topics; the ``ALERTS_*`` values come from the
-        environment (or ``overrides``, keyed by environment variable name)."""
-        values: dict[str, Any] = {
-            field.alias or name: getattr(common, name) for name, field in CommonSettings.model_fields.items()
-        }
-        values.update(overrides)
-        return cls(**values)

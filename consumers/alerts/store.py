@@ -20,6 +20,7 @@ from uuid import UUID
 import asyncpg
 
 from consumers.alerts.evaluate import OpenAlert, Transition
+from infra.postgres import TRANSIENT_ERRORS
 from schemas.alert_event import AlertEvent
 from schemas.alerting import (
     UNKNOWN_SUBJECT,
@@ -37,12 +38,7 @@ log = logging.getLogger("consumers.alerts.store")
 EVENT_NAMESPACE = uuid.UUID("6f1d3c1e-8a53-4b4e-9a57-4f0c2a1d9e11")
 
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
+    *TRANSIENT_ERRORS,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
 )

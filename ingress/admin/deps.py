@@ -15,18 +15,12 @@ import asyncpg
 from fastapi import Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 
+from infra.postgres import TRANSIENT_ERRORS
 from ingress.http.errors import ApiError
 
 log = logging.getLogger("ingress.admin")
 
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-)
+_UNAVAILABLE = TRANSIENT_ERRORS
 _REFUSED = (asyncpg.DataError, asyncpg.CheckViolationError)
 
 

@@ -14,7 +14,7 @@ import pydantic
 import typer
 from pydantic import BaseModel
 
-from infra.postgres import build_postgres_pool
+from infra.postgres import TRANSIENT_ERRORS, build_postgres_pool
 from ingress.admin.tenancy.errors import parse_id
 from ingress.http.errors import ApiError
 from ingress.settings import IngressSettings
@@ -28,12 +28,7 @@ OffsetOpt = Annotated[int, typer.Option(min=0, help="Rows to skip.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 UNREACHABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
+    *TRANSIENT_ERRORS,
     asyncpg.InvalidCatalogNameError,
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.InvalidPasswordError,

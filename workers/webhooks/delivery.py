@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 
 from infra import pipeline_metrics
-from infra.postgres import build_postgres_pool
+from infra.postgres import TRANSIENT_ERRORS, build_postgres_pool
 from infra.secret_box import SecretBox, SecretBoxError
 from schemas.alerting import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER
 from workers.webhooks.addresses import destination
@@ -37,14 +37,7 @@ log = logging.getLogger("workers.webhooks")
 
 USER_AGENT = "governance-webhooks/1"
 _ERROR_MAX = 500
-_RETRYABLE_DB = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-)
+_RETRYABLE_DB = TRANSIENT_ERRORS
 
 
 def retry_delay(attempt: int, *, initial_s: float, max_s: float, rng: Callable[[], float] = random.random) -> float:

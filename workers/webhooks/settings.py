@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field, model_validator
 
 from infra.secret_box import SecretBox
@@ -42,13 +40,3 @@ class WebhookSettings(CommonSettings):
     def webhook_lease_s(self) -> float:
         """How long a claimed delivery is kept from other workers: a worker that died mid-call frees it then."""
         return self.webhook_timeout_s * 2 + 30
-
-    @classmethod
-    def derive(cls, common: CommonSettings, **overrides: Any) -> WebhookSettings:
-        """Webhook settings sharing ``common``'s connections; ``WEBHOOK_*`` values from the environment (or
-        ``overrides``, keyed by environment variable name)."""
-        values: dict[str, Any] = {
-            field.alias or name: getattr(common, name) for name, field in CommonSettings.model_fields.items()
-        }
-        values.update(overrides)
-        return cls(**values)
