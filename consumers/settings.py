@@ -64,4 +64,4 @@ class AuditSettings(CommonSettings):
         for name in ("receipt_keys_dir_override",):
             if name in common.model_fields_set and name in type(common).model_fields:
                 shared[cls.model_fields[name].alias or name] = getattr(common, name)
-        return super().derive(common, **shared, **overrides)
+        return super().derive(common, **{**shared, **overrides})

@@ -10,6 +10,7 @@ What every consumer of ours does the same way lives here once:
 - **Commits**: explicit, after the store; a commit that fails (the group moved on) is counted and logged, and the
   records are delivered again to whoever owns the partitions now, where the store's idempotence absorbs them.
 - **Backoff**: exponential, capped, and cut short the moment the consumer is asked to stop.
+- **Rewind**: seek partitions back to a time, for a consumer that rebuilds in-memory state from the log.
 - **Tasks**: background tasks spawned and reaped in one set.
 
 A consumer is then its decode -> pure step -> store, plus what is its own (the audit writer's flush interval,
@@ -120,6 +121,26 @@ async def commit(
         log.warning("offset commit failed (%s); %s will be redelivered", type(exc).__name__, what)
         return False
     return True
+
+
+async def rewind_to(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition], since_s: float
+) -> dict[TopicPartition, tuple[int, int, int | None]]:
+    """Seek each partition to its first record newer than ``since_s`` (Unix seconds), to replay history a consumer
+    keeps in memory. Returns, per partition, (replay until: the committed offset, or the end for a new group, since
+    what is in the log then is history, not news; the end offset; where it now starts)."""
+    ends = await consumer.end_offsets(tps)
+    by_time = await consumer.offsets_for_times({tp: max(int(since_s * 1000), 0) for tp in tps})
+    positions: dict[TopicPartition, tuple[int, int, int | None]] = {}
+    for tp in tps:
+        committed = await consumer.committed(tp)
+        end = ends[tp]
+        replay_until = committed if committed is not None else end
+        found = by_time.get(tp)
+        start = found.offset if found is not None else end
+        consumer.seek(tp, start)
+        positions[tp] = (replay_until, end, start)
+    return positions
 
 
 async def backoff(stopping: asyncio.Event, attempt: int, initial_s: float, max_s: float) -> None:

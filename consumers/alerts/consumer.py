@@ -50,7 +50,7 @@ from consumers.alerts.partitions import (
 from consumers.alerts.settings import AlertingSettings
 from consumers.alerts.store import RETRYABLE_ERRORS, AlertStore, Source
 from consumers.alerts.windows import SubjectWindow
-from consumers.stream import BatchSubscription, RebalanceHooks, Records, TaskSet, backoff, commit
+from consumers.stream import BatchSubscription, RebalanceHooks, Records, TaskSet, backoff, commit, rewind_to
 from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
 from infra.postgres import build_postgres_pool
@@ -197,7 +197,7 @@ class AlertingConsumer:
             lookback_s = self._rules.max_span_s() + 1
             positions: dict[TopicPartition, tuple[int, int, int | None]]
             try:
-                positions = await self._rewind(fresh, now.timestamp() - lookback_s)
+                positions = await rewind_to(consumer, fresh, now.timestamp() - lookback_s)
             except Exception as exc:  # noqa: BLE001 - rewinding is an optimisation of recovery, not a must
                 log.warning("could not rewind %s (%s); windows start empty", fresh, type(exc).__name__)
                 positions = dict.fromkeys(fresh, (0, 0, None))
@@ -211,26 +211,6 @@ class AlertingConsumer:
             "alerting assigned %s",
             {f"{tp.topic}:{tp.partition}": positions[tp] for tp in sorted(positions, key=lambda t: t.partition)},
         )
-
-    async def _rewind(
-        self, tps: list[TopicPartition], since_s: float
-    ) -> dict[TopicPartition, tuple[int, int, int | None]]:
-        """Seek each partition to the first record newer than ``since_s``; returns (replay_until, end, start)."""
-        consumer = self._subscription.consumer
-        assert consumer is not None  # noqa: S101 - called from the consumer's own rebalance
-        ends = await consumer.end_offsets(tps)
-        by_time = await consumer.offsets_for_times({tp: max(int(since_s * 1000), 0) for tp in tps})
-        positions: dict[TopicPartition, tuple[int, int, int | None]] = {}
-        for tp in tps:
-            committed = await consumer.committed(tp)
-            end = ends[tp]
-            # No commit yet (a new group): what is in the log is history, not news.
-            replay_until = committed if committed is not None else end
-            found = by_time.get(tp)
-            start = found.offset if found is not None else end
-            consumer.seek(tp, start)
-            positions[tp] = (replay_until, end, start)
-        return positions
 
     async def _load_open_alerts(self, tps: list[TopicPartition]) -> None:
         assert self._store is not None  # noqa: S101
