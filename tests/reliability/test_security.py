@@ -20,7 +20,9 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from ingress.app import create_app
+from ingress.audit.app import create_app as create_audit_app
 from ingress.auth.keys import generate_key
+from ingress.http.forward import READ_SIDE_PATHS
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, SeededCustomer, insert_admin_key, insert_customer
 from tests.ingress.check.test_check import add_policy
@@ -68,14 +70,17 @@ async def tenants(server: LiveServer, pg_pool: asyncpg.Pool) -> Tenants:
 
 
 def _routes(settings: IngressSettings) -> list[tuple[str, str]]:
-    """(method, path template) of every route the app serves, from ``app.routes`` (included routers flattened)."""
-    app = create_app(settings)
+    """(method, path template) of every route :8000 answers, from the apps' routes (included routers flattened):
+    the check path's own and the read side's it forwards (not the forwarding routes' catch-all templates)."""
+    forwarded = {(method, path) for path, methods in READ_SIDE_PATHS for method in methods}
     found = []
-    for context in iter_route_contexts(app.routes):
-        methods = getattr(context.original_route, "methods", None) or set()
-        for method in sorted(methods - {"HEAD"}):
-            found.append((method, str(context.path)))
-    return found
+    for app, skip in ((create_app(settings), forwarded), (create_audit_app(settings), set())):
+        for context in iter_route_contexts(app.routes):
+            methods = getattr(context.original_route, "methods", None) or set()
+            for method in sorted(methods - {"HEAD"}):
+                if (method, str(context.path)) not in skip:
+                    found.append((method, str(context.path)))
+    return sorted(set(found))
 
 
 ADMIN_PREFIXES = ("/admin", "/policies", "/logs", "/asyncapi.json")

@@ -188,7 +188,7 @@ async def committed_offset(bootstrap: str, group: str, topic: str, partition: in
 
 
 async def read_topic(
-    bootstrap: str, topic: str, expected: int, timeout: float = 15.0
+    bootstrap: str, topic: str, expected: int, timeout: float = 60.0
 ) -> list[ConsumerRecord[Any, Any]]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
     await consumer.start()
