@@ -53,9 +53,9 @@ fmt: install
 	$(BIN)/ruff check --fix .
 
 test: services tools lint typecheck
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	GOVERNANCE_CLUSTER_TESTS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The three-broker Kafka failover scenario (docs/reliability.md, 19): three more JVMs, so not part of `test`.
+# The three-broker Kafka failover scenario alone (docs/reliability.md, 19; `test` runs it too).
 test-cluster: services tools
 	$(BIN)/python -m pytest -m cluster tests/reliability/test_broker_failover.py -s $(PYTEST_ARGS)
 

@@ -8,8 +8,8 @@ and the real processes of ``harness.ingress`` pointed at all three brokers. A st
 every decision answered 200 is in ClickHouse exactly once (lost = 0, dup = 0), and no check got a 5xx; a 503 or
 429 would be allowed only with the caller told (``Retry-After``), and is counted.
 
-Not part of ``make test``: three more JVMs are heavy for a small machine. Run it with ``make test-cluster`` (or
-``pytest -m cluster``, or with ``GOVERNANCE_CLUSTER_TESTS=1``).
+``make test`` runs it (``GOVERNANCE_CLUSTER_TESTS=1``; about 80 s); ``make test-cluster`` runs it alone, and a plain
+``pytest`` skips it unless given ``-m cluster``: three more JVMs are heavy beside other work.
 """
 
 from __future__ import annotations
