@@ -1,7 +1,8 @@
-"""``python -m bench.profile [--seconds N] [--path /v1/check]``: where the server spends its time under load.
+"""``python -m bench.profile [--seconds N] [--rate R]``: where a check process spends its time under load.
 
-Starts the bench server as ``python -m bench`` does (its own database, topics, port and tenants), warms it
-up, then loads the path with wrk while py-spy (``pip install py-spy``) samples the server. Writes the collapsed
+Starts the make up stack as ``python -m bench`` does (``bench.stack``: its own database, topics, ports and the 500
+keys), warms it up, then sends open-loop checks at ``--rate`` while py-spy (a dev dependency) samples one of the
+check processes. Writes the collapsed
 stacks to ``.state/bench/profile.txt`` (for a flame graph tool) and prints the largest shares: inclusive for the
 functions of our packages, own time for everything.
 """
@@ -11,18 +12,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import dataclasses
 import re
 import shutil
 import sys
 from pathlib import Path
 from subprocess import DEVNULL
 
-import httpx
-import orjson
-
-from bench.environment import BENCH_STATE, BenchEnvironment, Services
-from bench.workload import GUIDE_RULES, GUIDE_STEP4
-from bench.wrk import run_wrk, write_script
+from bench.environment import BENCH_STATE, BenchEnvironment, Services, cpu_count
+from bench.plan import PLANS
+from bench.run import say
+from bench.stack import Stack, bare_server, process_tree
+from bench.stack_run import StackRun
 
 OURS = ("ingress/", "consumers/", "infra/", "schemas/")
 
@@ -62,23 +63,43 @@ def report(collapsed: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
-async def _profile(seconds: float, path: str, out: Path) -> None:
+def _check_worker(stack: Stack) -> int:
+    """One of uvicorn's worker processes under the check path's parent (not its resource tracker)."""
+    root = stack.roots()["ingress"]
+    for pid in process_tree([root]):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"spawn_main" in cmdline and b"--multiprocessing-fork" in cmdline:
+            return pid
+    return root  # one worker: the parent serves
+
+
+async def _profile(seconds: float, rate: float, out: Path) -> None:
+    """The make up stack as ``python -m bench`` starts it (500 keys, the same load), one check process sampled."""
     env = BenchEnvironment(Services.from_environment())
     await env.create_database()
+    stack = Stack(env, "1" if cpu_count() >= 2 else None)
+    plan = dataclasses.replace(PLANS["quick"], warmup_s=4)
     try:
-        with env.server(cpu=1) as server:
-            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-                tenant = await env.create_tenant(http, "profile", keys=2, rules=GUIDE_RULES)
-            script = write_script(env.state, "profile", path=path, body=orjson.dumps(GUIDE_STEP4), keys=tenant.keys)
-            await asyncio.to_thread(run_wrk, server.url, script, seconds=5, connections=32, cpu=0)
-            command = [_py_spy(), "record", "-p", str(server.pid), "-d", str(int(seconds)), "-r", "100"]
-            spy = await asyncio.create_subprocess_exec(
-                *command, "-f", "raw", "-o", str(out), "--nonblocking", stdout=DEVNULL, stderr=DEVNULL
-            )
-            load = await asyncio.to_thread(run_wrk, server.url, script, seconds=seconds, connections=32, cpu=0)
-            await asyncio.wait_for(spy.wait(), seconds + 30)
-            sys.stdout.write(f"{path}: {load.rate:.0f} req/s while sampled (py-spy slows the server)\n")
+        await stack.start()
+        with bare_server(env, stack.ingress_cpus) as bare:
+            run = StackRun(plan, env, stack, bare, load_cpu=0 if cpu_count() >= 2 else None, say=say)
+            try:
+                await run.tenants()
+                command = [_py_spy(), "record", "-p", str(_check_worker(stack)), "-d", str(int(seconds)), "-r", "100"]
+                spy = await asyncio.create_subprocess_exec(
+                    *command, "-f", "raw", "-o", str(out), "--nonblocking", stdout=DEVNULL, stderr=DEVNULL
+                )
+                result = await run.check(rate, seconds + 2)
+                await asyncio.wait_for(spy.wait(), seconds + 30)
+                sys.stdout.write(
+                    f"/v1/check at {rate}/s while sampled: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
+                    f"{result['spooled']:.0f} spooled, CPU ms per check by process "
+                    f"{result['cpu_ms_per_request_by_process']}\n"
+                )
+            finally:
+                await run.close()
     finally:
+        await stack.stop()
         await env.drop_database()
         await env.delete_topics()
         env.remove_state()
@@ -87,11 +108,11 @@ async def _profile(seconds: float, path: str, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--path", default="/v1/check")
+    parser.add_argument("--rate", type=float, default=200.0, help="constant checks per second while sampling")
     parser.add_argument("--out", type=Path, default=BENCH_STATE / "profile.txt")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(_profile(args.seconds, args.path, args.out))
+    asyncio.run(_profile(args.seconds, args.rate, args.out))
     sys.stdout.write(report(args.out) + "\n")
 
 
