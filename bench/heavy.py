@@ -105,7 +105,14 @@ async def analyst_work(
     http: httpx.AsyncClient, admin_key: str, policy_id: str, count: int, until: float
 ) -> dict[str, Any]:
     """Exports and backtests, each again as soon as it is done, until ``until`` (monotonic)."""
-    done: dict[str, Any] = {"exports": 0, "rows_exported": 0, "backtests": 0, "replayed": [], "errors": []}
+    done: dict[str, Any] = {
+        "exports": 0,
+        "rows_exported": 0,
+        "backtests": 0,
+        "backtests_refused": 0,
+        "replayed": [],
+        "errors": [],
+    }
 
     async def exports() -> None:
         while time.monotonic() < until:
@@ -114,7 +121,16 @@ async def analyst_work(
 
     async def backtests() -> None:
         while time.monotonic() < until:
-            result = await backtest(http, admin_key, policy_id, count)
+            try:
+                result = await backtest(http, admin_key, policy_id, count)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 429:
+                    raise
+                # the admin key's backtest bucket (BACKTEST_RATE_LIMIT_CAPACITY a minute) is empty: as told, wait
+                done["backtests_refused"] += 1
+                wait_s = float(exc.response.headers.get("retry-after", "1"))
+                await asyncio.sleep(min(wait_s, max(until - time.monotonic(), 0.0)))
+                continue
             done["backtests"] += 1
             done["replayed"].append(result.get("replayed", result.get("decisions")))
 

@@ -2,9 +2,11 @@
 builds from the characters the patterns care about.
 
 Cost is CPU time (``time.process_time``: other processes on the machine do not count), the least of several
-runs, and what is compared is growth, not speed: 64 KiB may cost at most 10x 8 KiB, where linear is 8x and the
-quadratic scans this replaced were 64x. A shape that misses is measured again before it fails, so a burst of
-load cannot fail the suite; a quadratic shape misses every time. Absolute figures are ``make bench``'s.
+runs, and what is compared is growth, not speed: 64 KiB may cost at most 16x 8 KiB, where linear is 8x and the
+quadratic scans this replaced were 64x. The bound is twice linear, not a hair above it, because a busy machine
+moves even CPU time (caches, clock): a suite run beside other work measured 10.5x for a linear shape. A shape that
+misses is measured again before it fails; a quadratic shape misses every time. The tighter figure (10x) is
+``make bench``'s, measured on a quiet machine.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from bench.adversarial import KEY_SHAPES, LARGE, SHAPES, SMALL, growth
 from ingress.engine.personal_data import Scanner, detect_personal_data, key_category, text_categories
 
-LINEAR_BOUND = 10.0
+LINEAR_BOUND = 16.0
 TRIES = 3
 
 
