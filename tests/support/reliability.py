@@ -27,6 +27,7 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from infra.kafka_topics import TopicSettings
 from ingress.settings import IngressSettings
 from tests.conftest import LiveServer, run_server, run_topic
 
@@ -100,8 +101,10 @@ async def wait_ready(url: str, component: str = "kafka", timeout: float = 30.0) 
             await asyncio.sleep(0.3)
 
 
-async def ensure_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
-    """Create the topics up front, so a consumer subscribing before the first publish sees them at once."""
+async def ensure_topics(bootstrap: str, *names: str, partitions: int = TopicSettings().kafka_topic_partitions) -> None:
+    """Create the topics up front, so a consumer subscribing before the first publish sees them at once; with the
+    partitions the processes create them with, so none of them grows a topic under another's feet (a consumer
+    assigned before the growth reaches the new partitions only at its next metadata refresh)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
