@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up down logs test test-cluster lint typecheck fmt install services tools bench status clean
+.PHONY: up down logs test test-reliability test-cluster lint typecheck fmt install services tools bench status clean
 
 # The local stack is a local run; ENVIRONMENT unset means production (fail-closed defaults).
 export ENVIRONMENT ?= local
@@ -52,8 +52,17 @@ fmt: install
 	$(BIN)/ruff format ingress consumers workers schemas infra bench tests clients
 	$(BIN)/ruff check --fix .
 
+# The load-and-fault scenarios (docs/reliability.md: audit, degraded, delivery, noisy neighbour, scale-out) run in
+# `make test-reliability` (about 6 minutes more); `test` runs the security and schema-fuzzing scenarios and the
+# three-broker failover (80 s) of tests/reliability/, and keeps the suite near 20 minutes.
+RELIABILITY_ONLY := $(addprefix tests/reliability/test_,audit.py degraded.py delivery.py noisy_neighbour.py scale_out.py)
+
 test: services tools lint typecheck
-	GOVERNANCE_CLUSTER_TESTS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	GOVERNANCE_CLUSTER_TESTS=1 $(BIN)/python -m pytest $(addprefix --ignore=,$(RELIABILITY_ONLY)) $(PYTEST_ARGS)
+
+# Every fault scenario (docs/reliability.md), the three-broker one included.
+test-reliability: services tools
+	GOVERNANCE_CLUSTER_TESTS=1 $(BIN)/python -m pytest tests/reliability -s $(PYTEST_ARGS)
 
 # The three-broker Kafka failover scenario alone (docs/reliability.md, 19; `test` runs it too).
 test-cluster: services tools
