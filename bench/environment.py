@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -68,6 +69,43 @@ def pinned(command: list[str], cpu: int | None) -> list[str]:
     if cpu is None or taskset is None or cpu_count() < 2:
         return command
     return [taskset, "-c", str(cpu), *command]
+
+
+async def run_pinned_json(module: str, spec: dict[str, Any], cpu: int | None, what: str) -> dict[str, Any]:
+    """``python -m <module>`` in a process of its own (pinned to ``cpu``), ``spec`` as JSON on its stdin, its JSON
+    answer on stdout."""
+    proc = await asyncio.create_subprocess_exec(
+        *pinned([sys.executable, "-m", module], cpu),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(json.dumps(spec).encode())
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed: {err.decode(errors='replace')[-2000:]}")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+async def create_customer_with_policy(
+    http: httpx.AsyncClient, admin: dict[str, str], name: str, policy_name: str, rules: dict[str, Any]
+) -> tuple[str, str]:
+    """A pro customer through the admin API, with a rate limit the load never reaches (set the way an operator
+    sets it, so rate limiting stays on and costs what it costs) and one policy; (customer id, policy id)."""
+    created = await http.post("/admin/customers", json={"name": name, "tier": "pro"}, headers=admin)
+    created.raise_for_status()
+    customer_id = str(created.json()["id"])
+    patched = await http.patch(
+        f"/admin/customers/{customer_id}",
+        json={"rate_limit": {"capacity": 1_000_000_000, "window_s": 1}},
+        headers=admin,
+    )
+    patched.raise_for_status()
+    policy = await http.post(
+        "/admin/policies", json={"customer_id": customer_id, "name": policy_name, "rules": rules}, headers=admin
+    )
+    policy.raise_for_status()
+    return customer_id, str(policy.json()["id"])
 
 
 @dataclass
@@ -230,22 +268,7 @@ class BenchEnvironment:
     async def create_tenant(self, http: httpx.AsyncClient, name: str, *, keys: int, rules: dict[str, Any]) -> Tenant:
         """A pro customer with ``keys`` keys and one policy, and a rate limit that the load never reaches."""
         admin = {"Authorization": f"Bearer {self.admin_key}"}
-        created = await http.post("/admin/customers", json={"name": name, "tier": "pro"}, headers=admin)
-        created.raise_for_status()
-        customer_id = created.json()["id"]
-        # The limit is set the way an operator sets it; rate limiting stays on (and costs what it costs).
-        patched = await http.patch(
-            f"/admin/customers/{customer_id}",
-            json={"rate_limit": {"capacity": 1_000_000_000, "window_s": 1}},
-            headers=admin,
-        )
-        patched.raise_for_status()
-        policy = await http.post(
-            "/admin/policies",
-            json={"customer_id": customer_id, "name": f"{name} policy", "rules": rules},
-            headers=admin,
-        )
-        policy.raise_for_status()
+        customer_id, _policy_id = await create_customer_with_policy(http, admin, name, f"{name} policy", rules)
         tenant = Tenant(customer_id)
         for index in range(keys):
             key = await http.post(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from bench.environment import pinned
+from bench.environment import run_pinned_json
 from bench.timing import percentile
 
 _WARM_CONNECTIONS = 16
@@ -266,17 +266,7 @@ async def _main(spec: LoadSpec) -> dict[str, Any]:
 
 async def constant_rate(spec: LoadSpec, *, cpu: int | None) -> dict[str, Any]:
     """Run the client in its own process (pinned to ``cpu``) and return its result."""
-    proc = await asyncio.create_subprocess_exec(
-        *pinned([sys.executable, "-m", "bench.loadgen"], cpu),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate(json.dumps(spec.__dict__).encode())
-    if proc.returncode != 0:
-        raise RuntimeError(f"load client failed: {err.decode(errors='replace')[-2000:]}")
-    result: dict[str, Any] = json.loads(out)
-    return result
+    return await run_pinned_json("bench.loadgen", spec.__dict__, cpu, "load client")
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.environment import pinned
+from bench.environment import run_pinned_json
 from bench.timing import percentile
 from infra.kafka_topics import ensure_topics
 
@@ -83,17 +83,7 @@ async def _run(spec: ProduceSpec) -> dict[str, Any]:
 
 async def raw_produce(spec: ProduceSpec, *, cpu: int | None) -> dict[str, Any]:
     """Run the producer in its own process (pinned to ``cpu``, where the check processes run)."""
-    proc = await asyncio.create_subprocess_exec(
-        *pinned([sys.executable, "-m", "bench.rawkafka"], cpu),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate(json.dumps(spec.__dict__).encode())
-    if proc.returncode != 0:
-        raise RuntimeError(f"raw producer failed: {err.decode(errors='replace')[-2000:]}")
-    result: dict[str, Any] = json.loads(out)
-    return result
+    return await run_pinned_json("bench.rawkafka", spec.__dict__, cpu, "raw producer")
 
 
 def main() -> None:

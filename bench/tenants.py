@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.environment import BENCH_STATE
+from bench.environment import BENCH_STATE, create_customer_with_policy
 from ingress.auth.keys import generate_key, hash_key, key_tag, key_verifier
 
 KEYS_CACHE = BENCH_STATE / "keys-v1.json"
@@ -56,24 +56,10 @@ async def create_customers(
     admin = {"Authorization": f"Bearer {admin_key}"}
     made: list[Customer] = []
     for index in range(customers):
-        created = await http.post(
-            "/admin/customers", json={"name": f"bench customer {index}", "tier": "pro"}, headers=admin
+        customer_id, policy_id = await create_customer_with_policy(
+            http, admin, f"bench customer {index}", f"bench policy {index}", rules
         )
-        created.raise_for_status()
-        customer_id = created.json()["id"]
-        patched = await http.patch(
-            f"/admin/customers/{customer_id}",
-            json={"rate_limit": {"capacity": 1_000_000_000, "window_s": 1}},
-            headers=admin,
-        )
-        patched.raise_for_status()
-        policy = await http.post(
-            "/admin/policies",
-            json={"customer_id": customer_id, "name": f"bench policy {index}", "rules": rules},
-            headers=admin,
-        )
-        policy.raise_for_status()
-        made.append(Customer(customer_id, policy.json()["id"]))
+        made.append(Customer(customer_id, policy_id))
     keys = await asyncio.to_thread(cached_keys, customers * keys_each)
     rows = []
     for index, key in enumerate(keys):
