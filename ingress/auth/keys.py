@@ -11,11 +11,11 @@ A bcrypt hash of the whole key is stored, and beside it a tag (``key_tag``): 32 
 written at creation or the key's first accepted use. A wrong secret fails the tag (all but 1 in 2^32 do) and is
 refused without bcrypt, so forgeries cannot make us run bcrypt for a tagged key.
 
-And a verifier (``key_verifier``): the whole SHA-256 of the key under its own context, written at the key's first
-accepted use (bcrypt proved it then). Every later first use, in any process (a restart, a new worker), compares
-SHA-256s instead of running bcrypt: the keys carry about 190 bits of entropy, so a fast hash at rest is as far
-beyond offline guessing as bcrypt's (docs/security.md, "bcrypt cost factor"). Keys that have no verifier yet are
-proved by bcrypt, as before.
+And a verifier (``key_verifier``): the whole SHA-256 of the key under its own context, written at creation (or, for
+a key made before verifiers, at its first accepted use, bcrypt having proved it then). Every first use, in any
+process (a restart, a new worker), compares SHA-256s instead of running bcrypt: the keys carry about 190 bits of
+entropy, so a fast hash at rest is as far beyond offline guessing as bcrypt's (docs/security.md, "bcrypt cost
+factor"). Keys that have no verifier yet are proved by bcrypt, as before.
 """
 
 from __future__ import annotations

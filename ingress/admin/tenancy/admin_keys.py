@@ -8,7 +8,16 @@ from uuid import UUID
 import asyncpg
 
 from ingress.admin.tenancy.errors import NotFound, parse_id
-from ingress.auth.keys import KEY_ID_PREFIX, MalformedKey, generate_key, hash_key, key_tag, parse_key, verify_key_hash
+from ingress.auth.keys import (
+    KEY_ID_PREFIX,
+    MalformedKey,
+    generate_key,
+    hash_key,
+    key_tag,
+    key_verifier,
+    parse_key,
+    verify_key_hash,
+)
 from schemas.admin import AdminKey, AdminKeyCreated
 
 _COLUMNS = "id, key_id, name, active, created_at, revoked_at, last_used_at"
@@ -18,11 +27,13 @@ async def create_admin_key(pool: asyncpg.Pool, name: str, *, rounds: int) -> Adm
     generated = generate_key("admin")
     key_hash = await asyncio.to_thread(hash_key, generated.key, rounds)
     row = await pool.fetchrow(
-        "INSERT INTO admin_keys (key_id, key_hash, name, key_tag) VALUES ($1, $2, $3, $4) RETURNING id, created_at",
+        "INSERT INTO admin_keys (key_id, key_hash, name, key_tag, key_verifier) VALUES ($1, $2, $3, $4, $5)"
+        " RETURNING id, created_at",
         generated.key_id,
         key_hash,
         name,
         key_tag(generated.key),
+        key_verifier(generated.key, key_hash),
     )
     return AdminKeyCreated(
         id=row["id"], key_id=generated.key_id, key=generated.key, name=name, created_at=row["created_at"]

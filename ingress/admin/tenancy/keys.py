@@ -16,7 +16,7 @@ import asyncpg
 
 from ingress.admin.tenancy.customers import ensure_live_customer
 from ingress.admin.tenancy.errors import Conflict, NotFound, duplicates_as_conflict, parse_id
-from ingress.auth.keys import KEY_ID_PREFIX, GeneratedKey, generate_key, hash_key, key_tag
+from ingress.auth.keys import KEY_ID_PREFIX, GeneratedKey, generate_key, hash_key, key_tag, key_verifier
 from schemas.admin import ApiKey, KeyCreate, KeyCreated, KeyRotate, Page
 
 _SELECT = """
@@ -54,13 +54,14 @@ async def create_key(pool: asyncpg.Pool, request: KeyCreate, *, rounds: int) -> 
         await ensure_live_customer(conn, request.customer_id)
         with duplicates_as_conflict(_duplicate(request.name)):
             row = await conn.fetchrow(
-                "INSERT INTO api_keys (key_id, customer_id, key_hash, name, key_tag) VALUES ($1, $2, $3, $4, $5)"
-                " RETURNING id, created_at",
+                "INSERT INTO api_keys (key_id, customer_id, key_hash, name, key_tag, key_verifier)"
+                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at",
                 generated.key_id,
                 request.customer_id,
                 key_hash,
                 request.name,
                 key_tag(generated.key),
+                key_verifier(generated.key, key_hash),
             )
     return KeyCreated(
         id=row["id"],
@@ -121,14 +122,15 @@ async def rotate_key(pool: asyncpg.Pool, ref: str | UUID, request: KeyRotate, *,
             timedelta(seconds=request.grace_period_s),
         )
         row = await conn.fetchrow(
-            "INSERT INTO api_keys (key_id, customer_id, key_hash, name, replaces, key_tag)"
-            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at",
+            "INSERT INTO api_keys (key_id, customer_id, key_hash, name, replaces, key_tag, key_verifier)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, created_at",
             generated.key_id,
             old["customer_id"],
             key_hash,
             old["name"],
             old["id"],
             key_tag(generated.key),
+            key_verifier(generated.key, key_hash),
         )
     return KeyCreated(
         id=row["id"],

@@ -34,6 +34,7 @@ from ingress.auth.keys import (
     generate_key,
     hash_key,
     key_tag,
+    key_verifier,
     parse_key,
 )
 from ingress.auth.lane import BcryptLane, VerificationBusy
@@ -328,7 +329,7 @@ async def test_the_tag_is_stored_at_the_first_accepted_use_and_spares_every_late
     lane.close()
 
 
-async def test_keys_created_or_rotated_carry_their_tag_from_the_start(
+async def test_keys_created_or_rotated_carry_their_tag_and_verifier_from_the_start(
     pg_pool: asyncpg.Pool, customer: SeededCustomer
 ) -> None:
     created = await create_key(
@@ -337,5 +338,20 @@ async def test_keys_created_or_rotated_carry_their_tag_from_the_start(
     rotated = await rotate_key(pg_pool, created.key_id, KeyRotate(grace_period_s=60), rounds=4)
     admin = await create_admin_key(pg_pool, f"tagged-admin-{uuid.uuid4().hex[:6]}", rounds=4)
     for table, made in (("api_keys", created), ("api_keys", rotated), ("admin_keys", admin)):
-        stored = await pg_pool.fetchval(f"SELECT key_tag FROM {table} WHERE key_id = $1", made.key_id)
-        assert stored == key_tag(made.key), table
+        row = await pg_pool.fetchrow(
+            f"SELECT key_hash, key_tag, key_verifier FROM {table} WHERE key_id = $1", made.key_id
+        )
+        assert row["key_tag"] == key_tag(made.key), table
+        assert row["key_verifier"] == key_verifier(made.key, row["key_hash"]), table
+
+    async def get_pool() -> asyncpg.Pool:
+        return pg_pool
+
+    # the very first use of a new key, in a process that never saw it, runs no bcrypt (the cold-start path)
+    lane = BcryptLane()
+    cold = KeyVerifier(postgres_record_loader(get_pool), lane=lane)
+    for made, kind in ((created, "live"), (rotated, "live"), (admin, "admin")):
+        assert (await cold.verify(f"Bearer {made.key}", kind)).key_id == made.key_id  # type: ignore[arg-type]
+    assert lane.calls == 0
+    assert cold.verifier_accepts == 3
+    lane.close()
