@@ -23,6 +23,9 @@ class IngressSettings(CommonSettings):
     audit_api_url_override: str = Field("", alias="AUDIT_API_URL")
     # An export of every row streams for as long as it takes; this bounds a silent read side, not a slow export.
     audit_forward_timeout_s: float = Field(30.0, alias="AUDIT_FORWARD_TIMEOUT_S", gt=0)
+    # The read side's CPU priority (a nice increment, 0-19): an export or a backtest yields the cores to the check
+    # path on a host they share, instead of taking its p99 with them.
+    audit_nice: int = Field(10, alias="AUDIT_NICE", ge=0, le=19)
     key_cache_ttl_s: float = Field(300.0, alias="KEY_CACHE_TTL_S", gt=0)
     bcrypt_rounds: int = Field(12, alias="BCRYPT_ROUNDS", ge=4, le=16)
     rate_limit_free_capacity: int = Field(100, alias="RATE_LIMIT_FREE_CAPACITY", gt=0)

@@ -148,6 +148,9 @@ async def test_export_and_backtest_run_in_the_read_side_not_in_the_check_path(
             assert not open_under(check_pid, state / "clickhouse")
             assert maps_chdb(read_pid)
             assert open_under(read_pid, state / "clickhouse")
+            # the read side yields the cores: it runs at a lower CPU priority than the check path (AUDIT_NICE)
+            lowered = min(19, os.getpriority(os.PRIO_PROCESS, check_pid) + settings.audit_nice)
+            assert os.getpriority(os.PRIO_PROCESS, read_pid) >= lowered
             # no consumer group has a member from the check path (its Kafka clients are named governance-ingress);
             # the read side's audit writer is a member of its group
             members = await group_member_client_ids(settings.kafka_bootstrap_servers)
