@@ -55,6 +55,7 @@ def build_check_services(settings: IngressSettings, resources: Resources) -> Che
         DiskSpool(settings.spool_dir, max_events=settings.spool_max_events),
         topic=settings.decisions_topic,
         ack_timeout_s=settings.publish_ack_timeout_s,
+        max_ack_wait_s=settings.publish_max_ack_wait_s,
     )
     limiter = RateLimiter(
         resources.redis, timeout_s=settings.rate_limit_redis_timeout_s, open_s=settings.rate_limit_breaker_open_s

@@ -36,6 +36,8 @@ class IngressSettings(CommonSettings):
     rate_limit_breaker_open_s: float = Field(2.0, alias="RATE_LIMIT_BREAKER_OPEN_S", gt=0)
     customer_config_ttl_s: float = Field(30.0, alias="CUSTOMER_CONFIG_TTL_S", gt=0)
     publish_ack_timeout_s: float = Field(0.5, alias="PUBLISH_ACK_TIMEOUT_S", gt=0)
+    # While the broker acknowledges, the deadline follows its recent acks (three times their p99), up to this cap.
+    publish_max_ack_wait_s: float = Field(5.0, alias="PUBLISH_MAX_ACK_WAIT_S", gt=0)
     spool_max_events: int = Field(100_000, alias="SPOOL_MAX_EVENTS", gt=0)
     spool_dir_override: str = Field("", alias="SPOOL_DIR")
     max_body_bytes: int = Field(1024 * 1024, alias="MAX_BODY_BYTES", gt=0)
