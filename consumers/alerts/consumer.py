@@ -2,9 +2,10 @@
 (alerts, events, webhook deliveries) → ``governance.alerts.v1``.
 
 A short pipeline: decode → add to the subject's window → evaluate (pure, ``evaluate.py``) → apply (one
-transaction per transition, idempotent, ``store.py``) → commit the batch's offsets. Offsets are committed only
-after the batch's transitions are stored (FastStream ``AckPolicy.MANUAL``), so nothing is lost on a crash; a
-redelivered record is harmless because applying a transition checks the alert's stored sequence.
+transaction per transition, idempotent, ``store.py``) → commit the batch's offsets. Decoding a batch lives in
+``records.py``, evaluating and applying in ``rule_runner.py``; this module holds the Kafka side. Offsets are
+committed only after the batch's transitions are stored (FastStream ``AckPolicy.MANUAL``), so nothing is lost on a
+crash; a redelivered record is harmless because applying a transition checks the alert's stored sequence.
 
 State across restarts and rebalances:
 
@@ -28,33 +29,24 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 
-from consumers.alerts.decode import Invalid, decode_record
-from consumers.alerts.evaluate import OpenAlert, Transition, evaluate
+from consumers.alerts.evaluate import OpenAlert
 from consumers.alerts.outbox import AlertOutbox
-from consumers.alerts.partitions import (
-    RULES_OF,
-    Abandoned,
-    AlertingStats,
-    Decoded,
-    OpenAlerts,
-    PartitionState,
-    StreamName,
-)
+from consumers.alerts.partitions import Abandoned, AlertingStats, OpenAlerts, PartitionState, StreamName
+from consumers.alerts.records import add_to_window, decode_batch
+from consumers.alerts.rule_runner import RuleRunner
 from consumers.alerts.settings import AlertingSettings
 from consumers.alerts.store import RETRYABLE_ERRORS, AlertStore, Source
-from consumers.alerts.windows import SubjectWindow
 from consumers.stream import BatchSubscription, RebalanceHooks, Records, TaskSet, backoff, commit, rewind_to
 from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
 from infra.postgres import build_postgres_pool
-from schemas.alerting import RULE_KINDS, UNKNOWN_SUBJECT, RuleBook, RuleKind
+from schemas.alerting import RuleKind
 
 log = logging.getLogger("consumers.alerts")
 
@@ -89,9 +81,8 @@ class AlertingConsumer:
             handle=self._handle,
         )
         self._store: AlertStore | None = None
+        self._rules: RuleRunner | None = None
         self._pool: asyncpg.Pool | None = None
-        self._rules = RuleBook()
-        self._rules_loaded_at = 0.0
         self._partitions: dict[TopicPartition, PartitionState] = {}
         self._open = OpenAlerts()
         self._lock = asyncio.Lock()
@@ -107,9 +98,16 @@ class AlertingConsumer:
         """Open PostgreSQL, read the rules, join the group and start consuming; raises if either is down."""
         self._pool = await build_postgres_pool(self.settings.database_url, min_size=1, max_size=4)
         self._store = AlertStore(self._pool)
+        self._rules = RuleRunner(
+            self._store,
+            self._open,
+            self.stats,
+            refresh_s=self.settings.alerts_rules_refresh_s,
+            on_event=self._publish_now.set,
+        )
         self._running = True  # before the broker starts: its first batch may come at once
         try:
-            await self._refresh_rules(force=True)
+            await self._rules.refresh(force=True)
             await ensure_project_topics(self.settings)
             await self.broker.start()
         except BaseException:
@@ -184,8 +182,7 @@ class AlertingConsumer:
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._subscription.consumer
-        store = self._store
-        if consumer is None or store is None:
+        if consumer is None or self._rules is None:
             return
         fresh = [tp for tp in assigned if tp not in self._partitions]
         if not fresh:
@@ -194,7 +191,7 @@ class AlertingConsumer:
             if self._stopping.is_set():
                 return
             now = self._clock()
-            lookback_s = self._rules.max_span_s() + 1
+            lookback_s = self._rules.rules.max_span_s() + 1
             positions: dict[TopicPartition, tuple[int, int, int | None]]
             try:
                 positions = await rewind_to(consumer, fresh, now.timestamp() - lookback_s)
@@ -254,7 +251,14 @@ class AlertingConsumer:
             self._halt(exc)
 
     async def _take(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
-        decoded, next_offsets = await self._retrying("decode", lambda: self._decode(records))
+        store = self._store
+        assert store is not None  # noqa: S101
+        decoded, next_offsets = await self._retrying(
+            "decode",
+            lambda: decode_batch(
+                records, self._partitions, store=store, stats=self.stats, now=self._clock().timestamp()
+            ),
+        )
         self.stats.records += len(records)
         for tp, offset in next_offsets.items():
             self._partitions[tp].next_offset = offset
@@ -263,95 +267,17 @@ class AlertingConsumer:
             state = self._partitions.get(item.tp)
             if state is None:
                 continue
-            self._add(state.window(item.subject), item)
+            add_to_window(state.window(item.subject), item)
             if item.offset >= state.replay_until:
                 touched.setdefault(item.tp, set()).add(item.subject)
             else:
                 self.stats.replayed += 1
         if touched:
-            await self._retrying("evaluate", lambda: self._evaluate(touched))
+            rules = self._rules
+            assert rules is not None  # noqa: S101
+            await self._retrying("evaluate", lambda: rules.evaluate(self._partitions, touched, self._clock()))
         await self._commit()
         self.stats.batches += 1
-
-    async def _decode(
-        self, records: tuple[ConsumerRecord[Any, Any], ...]
-    ) -> tuple[list[Decoded], dict[TopicPartition, int]]:
-        """Valid records of assigned partitions, in order, with their subject, and the next offset per partition.
-        Changes no state, so a retry after a database error starts over cleanly."""
-        now = self._clock().timestamp()
-        decoded = []
-        next_offsets: dict[TopicPartition, int] = {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            state = self._partitions.get(tp)
-            expected = next_offsets.get(tp, state.next_offset if state is not None else None)
-            # Fetched before a rebalance or a rewind: not ours any more, already seen, or seen again soon.
-            if state is None or (expected is not None and record.offset < expected):
-                continue
-            if state.stale(record.offset, time.monotonic()):
-                continue
-            item = await self._decode_one(tp, record, now)
-            next_offsets[tp] = record.offset + 1
-            if item is not None:
-                decoded.append(item)
-        return decoded, next_offsets
-
-    async def _decode_one(self, tp: TopicPartition, record: ConsumerRecord[Any, Any], now: float) -> Decoded | None:
-        assert self._store is not None  # noqa: S101
-        decoded = decode_record(self._stream_of(record.topic), tp, record, now)
-        if isinstance(decoded, Invalid):
-            self.stats.invalid += 1  # (a retried batch counts it again; a rare, harmless overcount)
-            log.warning("skipped invalid record %s:%d@%d: %s", record.topic, record.partition, record.offset, decoded)
-            return None
-        if decoded.owner_of_key is not None:
-            # A key id we issued (revoked, expired, wrong secret) names its customer; anything else is unknown.
-            owner = await self._store.customer_for_key(decoded.owner_of_key)
-            return replace(decoded, subject=str(owner) if owner is not None else UNKNOWN_SUBJECT, owner_of_key=None)
-        return decoded
-
-    @staticmethod
-    def _add(window: SubjectWindow, item: Decoded) -> None:
-        if item.decision is not None:
-            d = item.decision
-            window.add_decision(item.at, allowed=d.allowed, risk_score=d.risk_score, personal_data=len(d.personal_data))
-        elif item.signal is not None:
-            window.add_signal(item.at, kind=item.signal.kind, count=item.signal.count)
-
-    async def _evaluate(self, subjects: dict[TopicPartition, set[str]]) -> None:
-        now = self._clock()
-        for tp, names in subjects.items():
-            state = self._partitions.get(tp)
-            if state is None or not state.caught_up:
-                continue
-            for subject in sorted(names):
-                await self._evaluate_subject(tp, state, subject, now)
-
-    async def _evaluate_subject(self, tp: TopicPartition, state: PartitionState, subject: str, now: datetime) -> None:
-        assert self._store is not None  # noqa: S101
-        kinds = RULES_OF[state.stream]
-        rules = self._rules.rules_for(subject, [k for k in RULE_KINDS if k in kinds])
-        open_alerts = {rule: alert for rule, alert in self._open.of_subject(subject).items() if rule in kinds}
-        window = state.windows.get(subject) or SubjectWindow()
-        for transition in evaluate(subject, rules, window, open_alerts, now):
-            await self._apply(tp, transition)
-
-    async def _apply(self, tp: TopicPartition, transition: Transition) -> None:
-        assert self._store is not None  # noqa: S101
-        applied = await self._store.apply(transition, Source(tp.topic, tp.partition))
-        if applied.open_alert is None:
-            self._open.drop(transition.rule, transition.subject)
-        else:
-            self._open.put(applied.open_alert, tp)
-        if applied.event is not None:
-            self.stats.transitions[transition.kind] += 1
-            self._publish_now.set()
-            log.info(
-                "alert %s %s for %s: %s",
-                applied.event.rule,
-                transition.kind,
-                transition.subject,
-                transition.observation.summary,
-            )
 
     async def _commit(self) -> None:
         consumer = self._subscription.consumer
@@ -390,35 +316,18 @@ class AlertingConsumer:
 
     # -- time passing: resolve, re-notify, forget ---------------------------------------------------------------
 
-    async def _refresh_rules(self, *, force: bool = False) -> None:
-        loop = asyncio.get_running_loop()
-        if not force and loop.time() - self._rules_loaded_at < self.settings.alerts_rules_refresh_s:
-            return
-        assert self._store is not None  # noqa: S101
-        self._rules = await self._store.load_rules()
-        self._rules_loaded_at = loop.time()
-
     async def reload_rules(self) -> None:
         """Read the rules now rather than at the next refresh."""
+        assert self._rules is not None  # noqa: S101
         async with self._lock:
-            await self._refresh_rules(force=True)
+            await self._rules.refresh(force=True)
 
     async def tick(self) -> None:
         """Evaluate every subject of every caught-up partition at the current time, then forget old seconds."""
+        assert self._rules is not None  # noqa: S101
         async with self._lock:
-            await self._refresh_rules()
-            now = self._clock()
-            keep_s = self._rules.max_span_s() + 1
-            for tp, state in list(self._partitions.items()):
-                if not state.caught_up:
-                    continue
-                subjects = set(state.windows) | self._open.subjects_of(tp)
-                for subject in sorted(subjects):
-                    await self._evaluate_subject(tp, state, subject, now)
-                for subject, window in list(state.windows.items()):
-                    window.prune(now.timestamp(), keep_s)
-                    if window.empty:
-                        del state.windows[subject]
+            await self._rules.refresh()
+            await self._rules.tick(self._partitions, self._clock())
 
     async def _tick_forever(self) -> None:
         while not self._stopping.is_set():
