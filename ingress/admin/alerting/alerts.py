@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from ingress.admin.paging import fetch_page
 from ingress.admin.tenancy.errors import NotFound
 from schemas.admin import Page
 from schemas.alerting import Alert, AlertDetail, AlertEventRecord, AlertStatus, RuleKind
@@ -34,15 +35,17 @@ async def list_alerts(
         " AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR rule = $4)"
         " AND ($5::timestamptz IS NULL OR status = 'open' OR resolved_at >= $5)"
     )
-    args = (customer_id, subject, status, rule, since)
-    total = await pool.fetchval(f"SELECT count(*) FROM alerts WHERE {where}", *args)
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM alerts WHERE {where} ORDER BY opened_at DESC, id LIMIT $6 OFFSET $7",
-        *args,
-        limit,
-        offset,
+    return await fetch_page(
+        pool,
+        Page[Alert],
+        lambda r: Alert(**dict(r)),
+        columns=_COLUMNS,
+        source=f"FROM alerts WHERE {where}",
+        order_by="opened_at DESC, id",
+        args=(customer_id, subject, status, rule, since),
+        limit=limit,
+        offset=offset,
     )
-    return Page[Alert](items=[Alert(**dict(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
 async def get_alert(pool: asyncpg.Pool, alert_id: UUID) -> AlertDetail:

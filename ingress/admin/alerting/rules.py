@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 import pydantic
 
+from ingress.admin.paging import fetch_page
 from ingress.admin.tenancy.customers import ensure_live_customer
 from ingress.admin.tenancy.errors import NotFound, duplicates_as_conflict
 from ingress.http.errors import ApiError, validation_error
@@ -87,17 +88,17 @@ async def list_rules(
     conditions = ["($1::uuid IS NULL OR customer_id = $1)", "($2::text IS NULL OR kind = $2)"]
     if fleet:
         conditions.append("customer_id IS NULL")
-    where = " AND ".join(conditions)
-    total = await pool.fetchval(f"SELECT count(*) FROM alert_rules WHERE {where}", customer_id, rule)
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM alert_rules WHERE {where}"
-        " ORDER BY customer_id NULLS FIRST, kind, id LIMIT $3 OFFSET $4",
-        customer_id,
-        rule,
-        limit,
-        offset,
+    return await fetch_page(
+        pool,
+        Page[AlertRule],
+        _rule,
+        columns=_COLUMNS,
+        source=f"FROM alert_rules WHERE {' AND '.join(conditions)}",
+        order_by="customer_id NULLS FIRST, kind, id",
+        args=(customer_id, rule),
+        limit=limit,
+        offset=offset,
     )
-    return Page[AlertRule](items=[_rule(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 async def get_rule(pool: asyncpg.Pool, rule_id: UUID) -> AlertRule:

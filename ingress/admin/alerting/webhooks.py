@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from infra.secret_box import SecretBox
+from ingress.admin.paging import count_and_fetch, fetch_page
 from ingress.admin.tenancy.customers import ensure_live_customer
 from ingress.admin.tenancy.errors import NotFound
 from ingress.http.errors import ApiError
@@ -66,15 +67,17 @@ async def create_webhook(
 async def list_webhooks(
     pool: asyncpg.Pool, *, customer_id: UUID | None = None, limit: int = 100, offset: int = 0
 ) -> Page[Webhook]:
-    where = f"{_LIVE} AND ($1::uuid IS NULL OR customer_id = $1)"
-    total = await pool.fetchval(f"SELECT count(*) FROM webhooks WHERE {where}", customer_id)
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM webhooks WHERE {where} ORDER BY created_at, id LIMIT $2 OFFSET $3",
-        customer_id,
-        limit,
-        offset,
+    return await fetch_page(
+        pool,
+        Page[Webhook],
+        lambda r: Webhook(**dict(r)),
+        columns=_COLUMNS,
+        source=f"FROM webhooks WHERE {_LIVE} AND ($1::uuid IS NULL OR customer_id = $1)",
+        order_by="created_at, id",
+        args=(customer_id,),
+        limit=limit,
+        offset=offset,
     )
-    return Page[Webhook](items=[Webhook(**dict(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
 async def get_webhook(pool: asyncpg.Pool, webhook_id: UUID) -> Webhook:
@@ -113,16 +116,15 @@ async def list_deliveries(
     exists = await pool.fetchval("SELECT 1 FROM webhooks WHERE id = $1", webhook_id)
     if exists is None:
         raise NotFound("webhook")
-    where = "webhook_id = $1 AND ($2::text IS NULL OR status = $2)"
-    total = await pool.fetchval(f"SELECT count(*) FROM webhook_deliveries WHERE {where}", webhook_id, status)
-    rows = await pool.fetch(
-        "SELECT id, webhook_id, event_id, alert_id, transition, sequence, status, attempts, next_attempt_at,"
-        " last_status_code, last_error, created_at, delivered_at"
-        f" FROM webhook_deliveries WHERE {where} ORDER BY created_at DESC, sequence DESC LIMIT $3 OFFSET $4",
-        webhook_id,
-        status,
-        limit,
-        offset,
+    total, rows = await count_and_fetch(
+        pool,
+        columns="id, webhook_id, event_id, alert_id, transition, sequence, status, attempts, next_attempt_at,"
+        " last_status_code, last_error, created_at, delivered_at",
+        source="FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::text IS NULL OR status = $2)",
+        order_by="created_at DESC, sequence DESC",
+        args=(webhook_id, status),
+        limit=limit,
+        offset=offset,
     )
     attempts = await pool.fetch(
         "SELECT delivery_id, attempt, started_at, duration_ms, status_code, error, outcome, next_attempt_at"

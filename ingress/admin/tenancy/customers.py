@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from ingress.admin.paging import fetch_page
 from ingress.admin.tenancy.errors import NotFound, duplicates_as_conflict
 from schemas.admin import Customer, CustomerCreate, CustomerDeleted, CustomerUpdate, Page, RateLimit
 
@@ -59,14 +60,16 @@ async def create_customer(pool: asyncpg.Pool, request: CustomerCreate) -> Custom
 async def list_customers(
     pool: asyncpg.Pool, *, limit: int = 100, offset: int = 0, newest_first: bool = False
 ) -> Page[Customer]:
-    total = await pool.fetchval("SELECT count(*) FROM customers WHERE deleted_at IS NULL")
-    order = "created_at DESC, id DESC" if newest_first else "created_at, id"
-    rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM customers WHERE deleted_at IS NULL ORDER BY {order} LIMIT $1 OFFSET $2",
-        limit,
-        offset,
+    return await fetch_page(
+        pool,
+        Page[Customer],
+        customer_from_row,
+        columns=_COLUMNS,
+        source="FROM customers WHERE deleted_at IS NULL",
+        order_by="created_at DESC, id DESC" if newest_first else "created_at, id",
+        limit=limit,
+        offset=offset,
     )
-    return Page[Customer](items=[customer_from_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 async def get_customer(pool: asyncpg.Pool, customer_id: UUID) -> Customer:

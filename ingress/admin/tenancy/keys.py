@@ -14,22 +14,23 @@ from uuid import UUID
 
 import asyncpg
 
+from ingress.admin.paging import fetch_page
 from ingress.admin.tenancy.customers import ensure_live_customer
 from ingress.admin.tenancy.errors import Conflict, NotFound, duplicates_as_conflict, parse_id
 from ingress.auth.keys import KEY_ID_PREFIX, GeneratedKey, generate_key, hash_key, key_tag, key_verifier
 from schemas.admin import ApiKey, KeyCreate, KeyCreated, KeyRotate, Page
 
-_SELECT = """
-SELECT k.id, k.key_id, k.name, k.customer_id, k.active, k.created_at, k.rotated_at, k.expires_at, k.revoked_at,
-       k.last_used_at, k.replaces,
-       CASE WHEN k.revoked_at IS NOT NULL OR NOT k.active THEN 'revoked'
-            WHEN k.expires_at IS NOT NULL AND k.expires_at <= now() THEN 'expired'
-            WHEN k.rotated_at IS NOT NULL THEN 'rotated'
-            ELSE 'active' END AS status,
-       floor(extract(epoch FROM now() - k.created_at) / 86400)::int AS age_days
-FROM api_keys k JOIN customers c ON c.id = k.customer_id
-WHERE c.deleted_at IS NULL
+_COLUMNS = """
+k.id, k.key_id, k.name, k.customer_id, k.active, k.created_at, k.rotated_at, k.expires_at, k.revoked_at,
+k.last_used_at, k.replaces,
+CASE WHEN k.revoked_at IS NOT NULL OR NOT k.active THEN 'revoked'
+     WHEN k.expires_at IS NOT NULL AND k.expires_at <= now() THEN 'expired'
+     WHEN k.rotated_at IS NOT NULL THEN 'rotated'
+     ELSE 'active' END AS status,
+floor(extract(epoch FROM now() - k.created_at) / 86400)::int AS age_days
 """
+_LIVE = "FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE c.deleted_at IS NULL"
+_SELECT = f"SELECT {_COLUMNS} {_LIVE}"
 
 
 def _duplicate(name: str) -> dict[str, str]:
@@ -80,11 +81,17 @@ async def list_keys(
         if customer_id is not None:
             await ensure_live_customer(conn, customer_id)
         where = "AND k.customer_id = $1" if customer_id is not None else "AND $1::uuid IS NULL"
-        total = await conn.fetchval(f"SELECT count(*) FROM ({_SELECT} {where}) AS keys", customer_id)
-        rows = await conn.fetch(
-            f"{_SELECT} {where} ORDER BY k.created_at, k.id LIMIT $2 OFFSET $3", customer_id, limit, offset
+        return await fetch_page(
+            conn,
+            Page[ApiKey],
+            lambda r: ApiKey(**dict(r)),
+            columns=_COLUMNS,
+            source=f"{_LIVE} {where}",
+            order_by="k.created_at, k.id",
+            args=(customer_id,),
+            limit=limit,
+            offset=offset,
         )
-    return Page[ApiKey](items=[ApiKey(**dict(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
 async def get_key(pool: asyncpg.Pool | asyncpg.Connection, ref: str | UUID) -> ApiKey:

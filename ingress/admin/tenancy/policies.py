@@ -12,6 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
+from ingress.admin.paging import fetch_page
 from ingress.admin.tenancy.customers import ensure_live_customer
 from ingress.admin.tenancy.errors import NotFound, duplicates_as_conflict
 from schemas.admin import (
@@ -74,14 +75,17 @@ async def list_policies(
         if customer_id is not None:
             await ensure_live_customer(conn, customer_id)
         where = "AND p.customer_id = $1" if customer_id is not None else "AND $1::uuid IS NULL"
-        total = await conn.fetchval(f"SELECT count(*) {_LIVE} {where}", customer_id)
-        rows = await conn.fetch(
-            f"SELECT {_COLUMNS} {_LIVE} {where} ORDER BY p.created_at, p.id LIMIT $2 OFFSET $3",
-            customer_id,
-            limit,
-            offset,
+        return await fetch_page(
+            conn,
+            Page[Policy],
+            lambda r: Policy(**dict(r)),
+            columns=_COLUMNS,
+            source=f"{_LIVE} {where}",
+            order_by="p.created_at, p.id",
+            args=(customer_id,),
+            limit=limit,
+            offset=offset,
         )
-    return Page[Policy](items=[Policy(**dict(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
 async def get_policy(pool: asyncpg.Pool, policy_id: UUID) -> Policy:
