@@ -12,7 +12,7 @@ from fastapi import Depends, Request, Security
 from infra.logs import customer_id_var
 from ingress.auth.keys import PREFIXES, MalformedKey, parse_key
 from ingress.auth.lane import VerificationBusy
-from ingress.auth.verifier import AuthFailure, AuthUnavailable, Principal
+from ingress.auth.records import AuthFailure, AuthUnavailable, Principal
 from ingress.http.errors import ApiError
 from ingress.http.metrics import AUTH_FAILURES
 from ingress.http.openapi_security import ADMIN_KEY, CUSTOMER_KEY

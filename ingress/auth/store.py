@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from ingress.auth.keys import KeyKind
-from ingress.auth.verifier import AuthUnavailable, KeyRecord, RecordLoader, TagWriter
+from ingress.auth.records import AuthUnavailable, KeyRecord, RecordLoader, TagWriter
 
 _CUSTOMER_KEY = """
 SELECT k.id, k.key_id, k.key_hash, k.key_tag, k.key_verifier, k.name, k.active, k.revoked_at, k.expires_at,

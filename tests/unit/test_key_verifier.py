@@ -11,7 +11,8 @@ import pytest
 
 from ingress.auth.keys import generate_key, hash_key, key_tag, key_verifier, parse_key
 from ingress.auth.lane import BcryptLane
-from ingress.auth.verifier import AuthFailure, KeyRecord, KeyVerifier
+from ingress.auth.records import AuthFailure, KeyRecord
+from ingress.auth.verifier import KeyVerifier
 
 
 def _record(key: str) -> KeyRecord:

@@ -12,8 +12,9 @@ from fastapi import FastAPI
 
 from ingress.auth.deps import CustomerDep
 from ingress.auth.keys import parse_key, verify_key_hash
+from ingress.auth.records import AuthFailure
 from ingress.auth.store import postgres_record_loader
-from ingress.auth.verifier import AuthFailure, KeyVerifier
+from ingress.auth.verifier import KeyVerifier
 from tests.conftest import SeededCustomer
 
 LISTED_FIELDS = {

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 
 from ingress.auth.deps import CustomerDep
 from ingress.auth.keys import MalformedKey, generate_key, hash_key, parse_key
-from ingress.auth.verifier import AuthFailure, KeyRecord, KeyVerifier
+from ingress.auth.records import AuthFailure, KeyRecord
+from ingress.auth.verifier import KeyVerifier
 from tests.conftest import SeededCustomer
 
 

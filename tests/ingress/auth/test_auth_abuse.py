@@ -38,8 +38,9 @@ from ingress.auth.keys import (
     parse_key,
 )
 from ingress.auth.lane import BcryptLane, VerificationBusy
+from ingress.auth.records import AuthFailure, KeyRecord
 from ingress.auth.store import postgres_record_loader
-from ingress.auth.verifier import AuthFailure, KeyRecord, KeyVerifier
+from ingress.auth.verifier import KeyVerifier
 from schemas.admin import KeyCreate, KeyRotate
 from tests.conftest import SeededCustomer
 
