@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ingress.admin.paging import fetch_page
+from ingress.admin.paging import Listing
 from ingress.admin.tenancy.errors import NotFound
 from schemas.admin import Page
 from schemas.alerting import Alert, AlertDetail, AlertEventRecord, AlertStatus, RuleKind
@@ -16,6 +16,7 @@ _COLUMNS = (
     "id, rule, customer_id, subject, status, severity, summary, value, threshold, params, sequence, opened_at,"
     " last_notified_at, resolved_at"
 )
+_LISTING = Listing(Page[Alert], lambda r: Alert(**dict(r)), _COLUMNS, "opened_at DESC, id")
 
 
 async def list_alerts(
@@ -35,17 +36,8 @@ async def list_alerts(
         " AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR rule = $4)"
         " AND ($5::timestamptz IS NULL OR status = 'open' OR resolved_at >= $5)"
     )
-    return await fetch_page(
-        pool,
-        Page[Alert],
-        lambda r: Alert(**dict(r)),
-        columns=_COLUMNS,
-        source=f"FROM alerts WHERE {where}",
-        order_by="opened_at DESC, id",
-        args=(customer_id, subject, status, rule, since),
-        limit=limit,
-        offset=offset,
-    )
+    args = (customer_id, subject, status, rule, since)
+    return await _LISTING.fetch(pool, f"FROM alerts WHERE {where}", args, limit, offset)
 
 
 async def get_alert(pool: asyncpg.Pool, alert_id: UUID) -> AlertDetail:

@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 import pydantic
 
-from ingress.admin.paging import fetch_page
+from ingress.admin.paging import Listing
 from ingress.admin.tenancy.customers import ensure_live_customer
 from ingress.admin.tenancy.errors import NotFound, duplicates_as_conflict
 from ingress.http.errors import ApiError, validation_error
@@ -54,6 +54,9 @@ def _rule(row: asyncpg.Record) -> AlertRule:
     )
 
 
+_LISTING = Listing(Page[AlertRule], _rule, _COLUMNS, "customer_id NULLS FIRST, kind, id")
+
+
 def params_refused(exc: pydantic.ValidationError, prefix: tuple[str, ...] = ("body", "params")) -> ApiError:
     """A 422 naming each refused parameter as ``body.params.<name>``, like a request-model error."""
     return validation_error([{**err, "loc": (*prefix, *err.get("loc", ()))} for err in exc.errors()])
@@ -88,17 +91,8 @@ async def list_rules(
     conditions = ["($1::uuid IS NULL OR customer_id = $1)", "($2::text IS NULL OR kind = $2)"]
     if fleet:
         conditions.append("customer_id IS NULL")
-    return await fetch_page(
-        pool,
-        Page[AlertRule],
-        _rule,
-        columns=_COLUMNS,
-        source=f"FROM alert_rules WHERE {' AND '.join(conditions)}",
-        order_by="customer_id NULLS FIRST, kind, id",
-        args=(customer_id, rule),
-        limit=limit,
-        offset=offset,
-    )
+    source = f"FROM alert_rules WHERE {' AND '.join(conditions)}"
+    return await _LISTING.fetch(pool, source, (customer_id, rule), limit, offset)
 
 
 async def get_rule(pool: asyncpg.Pool, rule_id: UUID) -> AlertRule:

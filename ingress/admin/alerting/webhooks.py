@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from infra.secret_box import SecretBox
-from ingress.admin.paging import count_and_fetch, fetch_page
+from ingress.admin.paging import Listing, Rows
 from ingress.admin.tenancy.customers import ensure_live_customer
 from ingress.admin.tenancy.errors import NotFound
 from ingress.http.errors import ApiError
@@ -31,6 +31,12 @@ from schemas.alerting import (
 
 _COLUMNS = "id, customer_id, url, description, active, created_at"
 _LIVE = "deleted_at IS NULL"
+_LISTING = Listing(Page[Webhook], lambda r: Webhook(**dict(r)), _COLUMNS, "created_at, id")
+_DELIVERIES = Rows(
+    "id, webhook_id, event_id, alert_id, transition, sequence, status, attempts, next_attempt_at,"
+    " last_status_code, last_error, created_at, delivered_at",
+    "created_at DESC, sequence DESC",
+)
 
 
 def generate_secret() -> str:
@@ -67,17 +73,8 @@ async def create_webhook(
 async def list_webhooks(
     pool: asyncpg.Pool, *, customer_id: UUID | None = None, limit: int = 100, offset: int = 0
 ) -> Page[Webhook]:
-    return await fetch_page(
-        pool,
-        Page[Webhook],
-        lambda r: Webhook(**dict(r)),
-        columns=_COLUMNS,
-        source=f"FROM webhooks WHERE {_LIVE} AND ($1::uuid IS NULL OR customer_id = $1)",
-        order_by="created_at, id",
-        args=(customer_id,),
-        limit=limit,
-        offset=offset,
-    )
+    where = f"{_LIVE} AND ($1::uuid IS NULL OR customer_id = $1)"
+    return await _LISTING.fetch(pool, f"FROM webhooks WHERE {where}", (customer_id,), limit, offset)
 
 
 async def get_webhook(pool: asyncpg.Pool, webhook_id: UUID) -> Webhook:
@@ -116,16 +113,9 @@ async def list_deliveries(
     exists = await pool.fetchval("SELECT 1 FROM webhooks WHERE id = $1", webhook_id)
     if exists is None:
         raise NotFound("webhook")
-    total, rows = await count_and_fetch(
-        pool,
-        columns="id, webhook_id, event_id, alert_id, transition, sequence, status, attempts, next_attempt_at,"
-        " last_status_code, last_error, created_at, delivered_at",
-        source="FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::text IS NULL OR status = $2)",
-        order_by="created_at DESC, sequence DESC",
-        args=(webhook_id, status),
-        limit=limit,
-        offset=offset,
-    )
+    where = "webhook_id = $1 AND ($2::text IS NULL OR status = $2)"
+    source = f"FROM webhook_deliveries WHERE {where}"
+    total, rows = await _DELIVERIES.fetch_rows(pool, source, (webhook_id, status), limit, offset)
     attempts = await pool.fetch(
         "SELECT delivery_id, attempt, started_at, duration_ms, status_code, error, outcome, next_attempt_at"
         " FROM webhook_attempts WHERE delivery_id = ANY($1::uuid[]) ORDER BY delivery_id, attempt",

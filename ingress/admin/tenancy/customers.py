@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ingress.admin.paging import fetch_page
+from ingress.admin.paging import Listing
 from ingress.admin.tenancy.errors import NotFound, duplicates_as_conflict
 from schemas.admin import Customer, CustomerCreate, CustomerDeleted, CustomerUpdate, Page, RateLimit
 
@@ -30,6 +30,10 @@ def customer_from_row(row: asyncpg.Record) -> Customer:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+_OLDEST_FIRST = Listing(Page[Customer], customer_from_row, _COLUMNS, "created_at, id")
+_NEWEST_FIRST = Listing(Page[Customer], customer_from_row, _COLUMNS, "created_at DESC, id DESC")
 
 
 async def ensure_live_customer(conn: asyncpg.Connection, customer_id: UUID) -> None:
@@ -60,16 +64,8 @@ async def create_customer(pool: asyncpg.Pool, request: CustomerCreate) -> Custom
 async def list_customers(
     pool: asyncpg.Pool, *, limit: int = 100, offset: int = 0, newest_first: bool = False
 ) -> Page[Customer]:
-    return await fetch_page(
-        pool,
-        Page[Customer],
-        customer_from_row,
-        columns=_COLUMNS,
-        source="FROM customers WHERE deleted_at IS NULL",
-        order_by="created_at DESC, id DESC" if newest_first else "created_at, id",
-        limit=limit,
-        offset=offset,
-    )
+    listing = _NEWEST_FIRST if newest_first else _OLDEST_FIRST
+    return await listing.fetch(pool, "FROM customers WHERE deleted_at IS NULL", (), limit, offset)
 
 
 async def get_customer(pool: asyncpg.Pool, customer_id: UUID) -> Customer:

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ingress.admin.paging import fetch_page
+from ingress.admin.paging import Listing
 from ingress.admin.tenancy.customers import ensure_live_customer
 from ingress.admin.tenancy.errors import Conflict, NotFound, duplicates_as_conflict, parse_id
 from ingress.auth.keys import KEY_ID_PREFIX, GeneratedKey, generate_key, hash_key, key_tag, key_verifier
@@ -31,6 +31,7 @@ floor(extract(epoch FROM now() - k.created_at) / 86400)::int AS age_days
 """
 _LIVE = "FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE c.deleted_at IS NULL"
 _SELECT = f"SELECT {_COLUMNS} {_LIVE}"
+_LISTING = Listing(Page[ApiKey], lambda r: ApiKey(**dict(r)), _COLUMNS, "k.created_at, k.id")
 
 
 def _duplicate(name: str) -> dict[str, str]:
@@ -81,17 +82,7 @@ async def list_keys(
         if customer_id is not None:
             await ensure_live_customer(conn, customer_id)
         where = "AND k.customer_id = $1" if customer_id is not None else "AND $1::uuid IS NULL"
-        return await fetch_page(
-            conn,
-            Page[ApiKey],
-            lambda r: ApiKey(**dict(r)),
-            columns=_COLUMNS,
-            source=f"{_LIVE} {where}",
-            order_by="k.created_at, k.id",
-            args=(customer_id,),
-            limit=limit,
-            offset=offset,
-        )
+        return await _LISTING.fetch(conn, f"{_LIVE} {where}", (customer_id,), limit, offset)
 
 
 async def get_key(pool: asyncpg.Pool | asyncpg.Connection, ref: str | UUID) -> ApiKey:

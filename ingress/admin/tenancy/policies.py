@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ingress.admin.paging import fetch_page
+from ingress.admin.paging import Listing
 from ingress.admin.tenancy.customers import ensure_live_customer
 from ingress.admin.tenancy.errors import NotFound, duplicates_as_conflict
 from schemas.admin import (
@@ -27,6 +27,7 @@ from schemas.admin import (
 
 _COLUMNS = "p.id, p.customer_id, p.name, p.rules, p.active, p.mode, p.version, p.created_at, p.updated_at"
 _LIVE = "FROM policies p JOIN customers c ON c.id = p.customer_id WHERE p.deleted_at IS NULL AND c.deleted_at IS NULL"
+_LISTING = Listing(Page[Policy], lambda r: Policy(**dict(r)), _COLUMNS, "p.created_at, p.id")
 _RECORD_VERSION = """
 INSERT INTO policy_versions (policy_id, version, name, rules, active, mode, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -75,17 +76,7 @@ async def list_policies(
         if customer_id is not None:
             await ensure_live_customer(conn, customer_id)
         where = "AND p.customer_id = $1" if customer_id is not None else "AND $1::uuid IS NULL"
-        return await fetch_page(
-            conn,
-            Page[Policy],
-            lambda r: Policy(**dict(r)),
-            columns=_COLUMNS,
-            source=f"{_LIVE} {where}",
-            order_by="p.created_at, p.id",
-            args=(customer_id,),
-            limit=limit,
-            offset=offset,
-        )
+        return await _LISTING.fetch(conn, f"{_LIVE} {where}", (customer_id,), limit, offset)
 
 
 async def get_policy(pool: asyncpg.Pool, policy_id: UUID) -> Policy:
