@@ -1,7 +1,8 @@
 """The audit writer: ``governance.decisions.v1`` → ClickHouse ``decisions``, once.
 
-A short pipeline (arroyo style): decode → transform (pure, ``transform.py``) → batch by size or time → write →
-commit. Three kinds of failure, three answers:
+A short pipeline (arroyo style): decode → transform (pure, ``transform.py``) → check the receipt
+(``receipt_check.py``) → batch by size or time → write (``sinks.py``: ClickHouse and the DLQ) → commit. Three kinds
+of failure, three answers:
 
 * an invalid record is dead-lettered (``governance.decisions.dlq``, explaining itself) and committed with its batch;
   so is a decision whose receipt does not verify against the published receipt keys or does not sign the event's
@@ -30,37 +31,19 @@ from collections.abc import Coroutine
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
 
-from consumers.audit.authenticity import receipt_problem
-from consumers.audit.batch import (
-    VERIFY_YIELD_EVERY,
-    YIELD_EVERY,
-    Abandoned,
-    AuditStats,
-    Batch,
-    DlqLimitExceeded,
-    WriterState,
-    rows_of,
-)
+from consumers.audit.batch import YIELD_EVERY, Abandoned, AuditStats, Batch, DlqLimitExceeded, WriterState
+from consumers.audit.receipt_check import ReceiptCheck
+from consumers.audit.sinks import DeadLetterSink, DecisionSink
 from consumers.audit.spec import declare_contract
-from consumers.audit.transform import (
-    Accepted,
-    DlqLimit,
-    Origin,
-    Rejected,
-    classify,
-    dead_letter,
-    deduplication_token,
-)
+from consumers.audit.transform import Accepted, DlqLimit, Origin, Rejected, classify
 from consumers.settings import AuditSettings
 from consumers.stream import BatchSubscription, RebalanceHooks, Records, TaskSet, backoff, commit, partition_label
-from infra import pipeline_metrics
-from infra.decisions_table import RETRYABLE_ERRORS, DecisionStore
+from infra.decisions_table import DecisionStore
 from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
-from infra.receipt_keys import PublishedReceiptKeys, ReceiptKeysUnavailable
+from infra.receipt_keys import PublishedReceiptKeys
 
 log = logging.getLogger("consumers.audit")
 
@@ -87,9 +70,7 @@ class AuditWriter:
         self.failure: BaseException | None = None
 
         self.broker = build_kafka_broker(settings.kafka_bootstrap_servers, client_id=client_id, log_level=logging.DEBUG)
-        self._dlq = declare_contract(
-            self.broker, decisions_topic=settings.decisions_topic, dlq_topic=settings.dlq_topic
-        )
+        dlq = declare_contract(self.broker, decisions_topic=settings.decisions_topic, dlq_topic=settings.dlq_topic)
         self._subscription = BatchSubscription(
             self.broker,
             settings.decisions_topic,
@@ -100,11 +81,13 @@ class AuditWriter:
         )
 
         self._dlq_limit = DlqLimit(settings.audit_dlq_limit, settings.audit_dlq_window)
-        self._verified = 0
         self._batch = Batch()
         self._next_offset: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._receipts = ReceiptCheck(self.receipt_keys, self._stopping, self._backoff)
+        self._decisions = DecisionSink(self.store, self.stats, self._stopping, self._backoff)
+        self._dead_letters = DeadLetterSink(dlq, self.group_id, self.stats, self._stopping, self._backoff)
         self._stopped = asyncio.Event()
         self._tasks = TaskSet()
         self._writing: asyncio.Task[None] | None = None  # the batch being written and committed (at most one)
@@ -244,7 +227,7 @@ class AuditWriter:
                 tuple(record.headers or ()),
             )
             if isinstance(item, Accepted):
-                item = await self._authenticate(item, record)
+                item = await self._receipts.check(item, record)
             self.stats.messages_consumed += 1
             self._dlq_limit.record(isinstance(item, Rejected))
             if self._dlq_limit.exceeded:
@@ -263,29 +246,6 @@ class AuditWriter:
                 self._batch.started_at = loop.time()
         if len(self._batch) >= self.settings.audit_batch_size:
             await self._flush()
-
-    async def _authenticate(self, item: Accepted, record: ConsumerRecord[Any, Any]) -> Accepted | Rejected:
-        """Dead-letter an event whose receipt does not verify against the published keys or does not sign it.
-        Keys that cannot be read are an infrastructure failure: back off and read again, commit nothing."""
-        receipt = item.event.receipt
-        attempt = 0
-        while True:
-            try:
-                public_key = await self.receipt_keys.get(receipt.key_id) if receipt is not None else None
-                break
-            except ReceiptKeysUnavailable as exc:
-                attempt += 1
-                log.warning("%s (attempt %d); retrying, nothing committed", exc, attempt)
-                await self._backoff(attempt)
-                if self._stopping.is_set():
-                    raise Abandoned from exc
-        self._verified += 1
-        if self._verified % VERIFY_YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # a signature check is ~0.1-0.3 ms of CPU on the loop that also answers reads
-        problem = receipt_problem(item.event, public_key)
-        if problem is None:
-            return item
-        return Rejected(item.origin, "unverified_receipt", problem, record.value, tuple(record.headers or ()))
 
     async def _flush_when_due(self) -> None:
         interval = self.settings.audit_flush_interval_s
@@ -362,80 +322,12 @@ class AuditWriter:
             self._halt(exc)  # a bug: stop, commit nothing more
 
     async def _write_batch(self, batch: Batch, *, persistent: bool) -> None:
-        await self._write_rows(batch.accepted, persistent=persistent)
-        await self._publish_dead_letters(batch.rejected, persistent=persistent)
+        await self._decisions.write(batch.accepted, persistent=persistent)
+        await self._dead_letters.publish(batch.rejected, persistent=persistent)
         await self._commit(batch.next_offsets)
         self.stats.batches_written += 1
         self.stats.last_batch_size = len(batch)
         self.stats.last_flush_at = time.time()
-
-    async def _write_rows(self, accepted: list[Accepted], *, persistent: bool) -> None:
-        unique: dict[Any, Accepted] = {}
-        for item in accepted:
-            unique.setdefault(item.event.event_id, item)
-        self.stats.duplicates_skipped += len(accepted) - len(unique)
-        if not unique:
-            return
-        attempt = 0
-        while True:
-            try:
-                stored = await self.store.existing_event_ids(
-                    [(a.event.event_id, a.event.customer_id, a.event.decided_at) for a in unique.values()]
-                )
-                fresh = [a for a in unique.values() if a.event.event_id not in stored]
-                if fresh:
-                    rows = await rows_of(fresh)
-                    started = time.perf_counter()
-                    await self.store.insert(rows, deduplication_token(fresh))
-                    elapsed = time.perf_counter() - started
-                    self.stats.last_insert_latency_s = elapsed
-                    self.stats.insert_latency_s_total += elapsed
-                    pipeline_metrics.CLICKHOUSE_INSERT_LATENCY.observe(elapsed * 1000)
-                    pipeline_metrics.AUDIT_BATCH_SIZE.observe(len(fresh))
-                    pipeline_metrics.AUDIT_ROWS_WRITTEN.inc(len(fresh))
-                self.stats.rows_written += len(fresh)
-                self.stats.duplicates_skipped += len(unique) - len(fresh)
-                return
-            except RETRYABLE_ERRORS as exc:
-                attempt += 1
-                self.stats.insert_failures += 1
-                log.warning(
-                    "ClickHouse insert of %d rows failed (%s, attempt %d); retrying, nothing committed",
-                    len(unique),
-                    type(exc).__name__,
-                    attempt,
-                )
-                if not persistent or self._stopping.is_set():
-                    raise Abandoned from exc
-                await self._backoff(attempt)
-                if self._stopping.is_set():
-                    raise Abandoned from exc
-
-    async def _publish_dead_letters(self, rejected: list[Rejected], *, persistent: bool) -> None:
-        for item in rejected:
-            value, headers, key = dead_letter(item, self.group_id)
-            attempt = 0
-            while True:
-                try:
-                    await self._dlq.publish(value, key=key, headers=headers)
-                    break
-                except (KafkaError, OSError, TimeoutError) as exc:
-                    attempt += 1
-                    self.stats.dlq_publish_failures += 1
-                    log.warning("DLQ publish failed (%s, attempt %d); retrying", type(exc).__name__, attempt)
-                    if not persistent or self._stopping.is_set():
-                        raise Abandoned from exc
-                    await self._backoff(attempt)
-            self.stats.dlq_count += 1
-            pipeline_metrics.dead_lettered(item.reason)
-            log.warning(
-                "dead-lettered %s:%d@%d (%s): %s",
-                item.origin.topic,
-                item.origin.partition,
-                item.origin.offset,
-                item.reason,
-                item.detail,
-            )
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         # The rows are stored; whoever owns the partitions now gets them again and skips them as stored.
