@@ -15,8 +15,10 @@ from pathlib import Path
 
 from bench.environment import BENCH_STATE
 from bench.plan import PLANS
-from bench.report import evaluate, write_markdown, write_plot
+from bench.plot import write_plot
+from bench.report import write_markdown
 from bench.run import Run, say
+from bench.targets import evaluate
 from infra.settings import PROJECT_ROOT
 
 

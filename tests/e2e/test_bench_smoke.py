@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench import workload
-from bench.report import FIGURES
+from bench.targets import FIGURES
 from tests.ingress.check.test_check import GUIDE_RULES, GUIDE_STEP4
 from tests.support.services import Endpoints
 
