@@ -30,6 +30,7 @@ from infra.decisions_table import DecisionStore
 from infra.logs import configure_logging
 from infra.migrate import migrate_postgres
 from infra.pipeline_metrics import CONSUMERS_METRICS_PORT, start_metrics_server
+from infra.priority import lower_cpu_priority
 from infra.sentry import init_sentry
 from infra.service import run_until_stopped
 
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = AuditSettings()
     configure_logging("consumers", settings.log_level)
     init_sentry("consumers", settings)
+    lower_cpu_priority(settings.background_nice, "consumers")
     start_metrics_server(CONSUMERS_METRICS_PORT, addr=settings.metrics_host)
     if args[:1] == ["audit"]:
         return asyncio.run(run_audit_writer(settings))

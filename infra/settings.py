@@ -89,6 +89,9 @@ class CommonSettings(KafkaClientSettings):
     metrics_host: str = Field("127.0.0.1", alias="METRICS_HOST")
     sentry_dsn: str = Field("", alias="SENTRY_DSN")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # The nice increment the consumers and the workers start with (infra/priority.py): throughput work yields the
+    # cores to the check path on a host they share.
+    background_nice: int = Field(5, alias="BACKGROUND_NICE", ge=0, le=19)
     # AES-256 key (base64) sealing webhook signing secrets at rest (infra/secret_box.py); required outside local runs
     # by the roles that use it (ingress registers webhooks, workers deliver them).
     webhook_secrets_key: str = Field("", alias="WEBHOOK_SECRETS_KEY", repr=False)

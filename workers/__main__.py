@@ -15,6 +15,7 @@ from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
 from infra.logs import configure_logging
 from infra.pipeline_metrics import WORKERS_METRICS_PORT, start_metrics_server
+from infra.priority import lower_cpu_priority
 from infra.sentry import init_sentry
 from infra.service import stop_signals
 from infra.spool import DiskSpool
@@ -64,6 +65,7 @@ def main() -> None:
     settings = WorkersSettings()
     configure_logging("workers", settings.log_level)
     init_sentry("workers", settings)
+    lower_cpu_priority(settings.background_nice, "workers")
     start_metrics_server(WORKERS_METRICS_PORT, addr=settings.metrics_host)
     asyncio.run(run(settings))
 
