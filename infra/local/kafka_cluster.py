@@ -12,8 +12,9 @@ have 3 replicas and ``min.insync.replicas=2``; the broker creates no topic by it
         killed = await cluster.kill_leader("topic", partition=0)   # SIGKILL; returns the node id
     # every node stopped, the folder removed
 
-The start and stop are standard library only; the metadata helpers (``leaders``, ``wait_for_brokers``,
-``kill_leader``, ``wait_for_new_leader``) use aiokafka, imported when called.
+A node's configuration, storage and process are ``kafka_node.py``; what a live node reports (brokers, partitions,
+topic configuration) is ``kafka_metadata.py``. The start and stop are standard library only; the metadata helpers
+(``leaders``, ``wait_for_brokers``, ``kill_leader``, ``wait_for_new_leader``) use aiokafka, imported when called.
 
 Usage: python -m infra.local.kafka_cluster FOLDER   (starts a cluster, prints its bootstrap servers, runs until
        Ctrl-C, then stops it and removes FOLDER)
@@ -27,7 +28,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,29 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.local.stack import HOST, KAFKA_LOG4J, kafka_classpath
+from infra.local.kafka_metadata import describe_partitions, describe_topic_config, registered_brokers
+from infra.local.kafka_node import ClusterError, ClusterNode, free_ports
+from infra.local.stack import HOST, kafka_classpath
 
 NODES = 3
 HEAP = os.environ.get("GOVERNANCE_CLUSTER_KAFKA_HEAP", "256m")
-STARTED = "Kafka Server started"
-
-
-class ClusterError(RuntimeError):
-    """The cluster could not start; the message names the node and ends with the tail of its log."""
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (held open together while picking, so none is picked twice)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind((HOST, 0))
-            sockets.append(sock)
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _cluster_id() -> str:
@@ -68,51 +51,6 @@ def _cluster_id() -> str:
     while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
         pass
     return cluster_id
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-@dataclass
-class ClusterNode:
-    node_id: int
-    port: int  # the client (and replication) listener
-    controller_port: int
-    folder: Path
-    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def address(self) -> str:
-        return f"{HOST}:{self.port}"
-
-    @property
-    def conf(self) -> Path:
-        return self.folder / "server.properties"
-
-    @property
-    def data(self) -> Path:
-        return self.folder / "data"
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "kafka.log"
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log(self, tail: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-tail:]
-        except OSError:
-            return ""
-
-    def started(self) -> bool:
-        return self.alive() and STARTED in self.log(tail=10**9) and _port_open(self.port)
 
 
 @dataclass
@@ -141,80 +79,7 @@ class KafkaCluster:
 
     def _config(self, node: ClusterNode) -> str:
         voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in self.nodes)
-        replicas = len(self.nodes)
-        min_isr = min(2, replicas)
-        return "\n".join(
-            [
-                "process.roles=broker,controller",
-                f"node.id={node.node_id}",
-                f"controller.quorum.voters={voters}",
-                f"listeners=PLAINTEXT://{HOST}:{node.port},CONTROLLER://{HOST}:{node.controller_port}",
-                f"advertised.listeners=PLAINTEXT://{HOST}:{node.port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={node.data}",
-                "num.partitions=3",
-                f"default.replication.factor={replicas}",
-                f"min.insync.replicas={min_isr}",
-                "auto.create.topics.enable=false",
-                "unclean.leader.election.enable=false",
-                f"offsets.topic.replication.factor={replicas}",
-                "offsets.topic.num.partitions=6",
-                f"transaction.state.log.replication.factor={replicas}",
-                f"transaction.state.log.min.isr={min_isr}",
-                f"share.coordinator.state.topic.replication.factor={replicas}",
-                f"share.coordinator.state.topic.min.isr={min_isr}",
-                "group.initial.rebalance.delay.ms=0",
-                "",
-            ]
-        )
-
-    def _format(self, node: ClusterNode, classpath: str) -> None:
-        node.folder.mkdir(parents=True, exist_ok=True)
-        node.conf.write_text(self._config(node))
-        if (node.data / "meta.properties").exists():
-            return
-        proc = subprocess.run(
-            [
-                "java",
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                self.cluster_id,
-                "-c",
-                str(node.conf),
-            ],
-            check=False,
-            text=True,
-            capture_output=True,
-        )
-        if proc.returncode != 0:
-            raise ClusterError(f"node {node.node_id}: formatting storage failed:\n{proc.stdout[-1500:]}{proc.stderr}")
-
-    def _launch(self, node: ClusterNode, classpath: str) -> None:
-        with node.log_path.open("ab") as log:
-            node.proc = subprocess.Popen(
-                [
-                    "java",
-                    f"-Xmx{self.heap}",
-                    f"-Xms{self.heap}",
-                    "-XX:+UseSerialGC",  # small heaps on a small machine: one GC thread per node
-                    "-XX:TieredStopAtLevel=1",  # less JIT work at start; the loads here are small
-                    "-Djava.awt.headless=true",
-                    f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
-                    "-cp",
-                    classpath,
-                    "kafka.Kafka",
-                    str(node.conf),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C in the caller's terminal reaches the caller, which stops us
-            )
+        return node.config(voters, len(self.nodes))
 
     def start(self, timeout_s: float = 180.0) -> None:
         """Format (first start only) and launch every node that is not running, and return once each has logged
@@ -222,9 +87,9 @@ class KafkaCluster:
         classpath = kafka_classpath()
         waiting = [node for node in self.nodes if not node.alive()]
         for node in waiting:
-            self._format(node, classpath)
+            node.format(self.cluster_id, self._config(node), classpath)
         for node in waiting:
-            self._launch(node, classpath)
+            node.launch(classpath, self.heap)
         deadline = time.monotonic() + timeout_s
         while not all(node.started() for node in waiting):
             for node in waiting:
@@ -275,22 +140,10 @@ class KafkaCluster:
 
     # --- metadata, through aiokafka -------------------------------------------------------------------------
 
-    def _admin(self) -> Any:
-        from aiokafka.admin import AIOKafkaAdminClient
-
+    def _alive(self) -> list[str]:
+        """The client addresses of the nodes still running (all of them if none is): whom to ask for metadata."""
         alive = ",".join(node.address for node in self.nodes if node.alive()) or self.bootstrap
-        return AIOKafkaAdminClient(bootstrap_servers=alive.split(","), request_timeout_ms=5000)
-
-    async def _metadata(self) -> tuple[set[int], dict[str, Any]]:
-        """(registered broker ids, the raw cluster description) as a live node answers."""
-        admin = self._admin()
-        try:
-            await admin.start()
-            cluster = await admin.describe_cluster()
-            return {int(b["node_id"]) for b in cluster["brokers"]}, cluster
-        finally:
-            with contextlib.suppress(Exception):
-                await admin.close()
+        return alive.split(",")
 
     async def wait_for_brokers(self, count: int | None = None, timeout_s: float = 60.0) -> None:
         """Until the cluster metadata lists ``count`` brokers (all nodes by default): a topic with 3 replicas can
@@ -300,7 +153,7 @@ class KafkaCluster:
         seen: set[int] = set()
         while True:
             with contextlib.suppress(Exception):
-                seen, _ = await self._metadata()
+                seen = await registered_brokers(self._alive())
                 if len(seen) >= wanted:
                     return
             if time.monotonic() > deadline:
@@ -311,38 +164,11 @@ class KafkaCluster:
 
     async def partitions(self, topic: str) -> dict[int, dict[str, Any]]:
         """partition -> ``{"leader", "replicas", "isr"}`` of ``topic``, as a live node sees it (leader -1: none)."""
-        admin = self._admin()
-        try:
-            await admin.start()
-            [described] = await admin.describe_topics([topic])
-        finally:
-            with contextlib.suppress(Exception):
-                await admin.close()
-        if described.get("error_code", 0) != 0:
-            raise ClusterError(f"topic {topic}: error {described['error_code']}")
-        return {
-            int(p["partition"]): {"leader": int(p["leader"]), "replicas": list(p["replicas"]), "isr": list(p["isr"])}
-            for p in described["partitions"]
-        }
+        return await describe_partitions(self._alive(), topic)
 
     async def topic_config(self, topic: str) -> dict[str, str]:
         """The topic's effective configuration (``min.insync.replicas`` among it), as a live node reports it."""
-        from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-
-        admin = self._admin()
-        try:
-            await admin.start()
-            responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-        finally:
-            with contextlib.suppress(Exception):
-                await admin.close()
-        config: dict[str, str] = {}
-        for response in responses:
-            for resource in response.to_object()["resources"]:
-                if resource["error_code"] != 0:
-                    raise ClusterError(f"topic {topic}: {resource['error_message']}")
-                config.update({entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]})
-        return config
+        return await describe_topic_config(self._alive(), topic)
 
     async def leaders(self, topic: str) -> dict[int, int]:
         """partition -> the node id leading it."""
