@@ -26,6 +26,7 @@ from ingress.changes import ChangeListener
 from ingress.check import receipts, route
 from ingress.check.budgets import BudgetCounter
 from ingress.check.config_cache import CustomerConfigCache
+from ingress.check.leases import LeasePolicy
 from ingress.check.publisher import DecisionPublisher
 from ingress.check.ratelimit import Limit, RateLimiter
 from ingress.check.receipts import ReceiptSigner
@@ -58,7 +59,12 @@ def build_check_services(settings: IngressSettings, resources: Resources) -> Che
         max_ack_wait_s=settings.publish_max_ack_wait_s,
     )
     limiter = RateLimiter(
-        resources.redis, timeout_s=settings.rate_limit_redis_timeout_s, open_s=settings.rate_limit_breaker_open_s
+        resources.redis,
+        timeout_s=settings.rate_limit_redis_timeout_s,
+        open_s=settings.rate_limit_breaker_open_s,
+        leases=LeasePolicy(
+            settings.rate_limit_lease_fraction, settings.rate_limit_lease_ttl_s, settings.rate_limit_lease_exact_below
+        ),
     )
     signals = SignalRecorder(
         lambda: resources.broker if resources.broker_connected else None, topic=settings.signals_topic

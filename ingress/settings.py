@@ -34,6 +34,13 @@ class IngressSettings(CommonSettings):
     rate_limit_pro_window_s: int = Field(60, alias="RATE_LIMIT_PRO_WINDOW_S", gt=0)
     rate_limit_redis_timeout_s: float = Field(0.25, alias="RATE_LIMIT_REDIS_TIMEOUT_S", gt=0)
     rate_limit_breaker_open_s: float = Field(2.0, alias="RATE_LIMIT_BREAKER_OPEN_S", gt=0)
+    # Token leases (ingress/check/leases.py): a check process takes this share of a bucket's capacity in one Redis
+    # call and decides the key's next checks from it; 0 turns them off (a script call per check). A lease's unused
+    # tokens go back after RATE_LIMIT_LEASE_TTL_S; below RATE_LIMIT_LEASE_EXACT_BELOW leases' worth in the bucket,
+    # only as many tokens as checks waiting are taken.
+    rate_limit_lease_fraction: float = Field(0.01, alias="RATE_LIMIT_LEASE_FRACTION", ge=0, le=0.05)
+    rate_limit_lease_ttl_s: float = Field(1.0, alias="RATE_LIMIT_LEASE_TTL_S", gt=0, le=60)
+    rate_limit_lease_exact_below: int = Field(5, alias="RATE_LIMIT_LEASE_EXACT_BELOW", ge=0)
     customer_config_ttl_s: float = Field(30.0, alias="CUSTOMER_CONFIG_TTL_S", gt=0)
     publish_ack_timeout_s: float = Field(0.5, alias="PUBLISH_ACK_TIMEOUT_S", gt=0)
     # While the broker acknowledges, the deadline follows its recent acks (three times their p99), up to this cap.

@@ -7,6 +7,10 @@ for that key, which continues from the last state Redis reported for it (so one 
 hand out a fresh bucket). After ``failure_threshold`` such failures in a row the breaker opens for ``open_s``
 seconds and every check is limited in memory (a fleet of N processes may then let through up to N times the
 limit while Redis is away); then one request probes Redis again and, if it answers, the breaker closes.
+
+With a ``LeasePolicy``, a bucket large enough takes tokens a lease at a time (``ingress.check.leases``): a key's
+checks in this process are decided from the lease in memory, and concurrent checks of one key share one script call.
+Failures of that call trip the same breaker and are decided by the same in-memory buckets.
 """
 
 from __future__ import annotations
@@ -17,10 +21,14 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from ingress.check.leases import LEASE_SCRIPT, Grant, LeaseBook, LeasePolicy
+from ingress.check.rate_decision import Limit, RateDecision
+
+__all__ = ["BUCKET_SCRIPT", "Limit", "LocalBuckets", "RateDecision", "RateLimiter"]
 
 log = logging.getLogger("ingress.check.ratelimit")
 
@@ -55,32 +63,6 @@ return {allowed, math.floor(tokens), retry_ms, full_ms, now}
 """
 
 
-@dataclass(frozen=True)
-class Limit:
-    capacity: int
-    window_s: int
-
-
-@dataclass(frozen=True)
-class RateDecision:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_epoch_s: int
-    retry_after_s: int
-    source: str  # "redis" or "local"
-
-    def headers(self) -> dict[str, str]:
-        headers = {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset_epoch_s),
-        }
-        if not self.allowed:
-            headers["Retry-After"] = str(self.retry_after_s)
-        return headers
-
-
 class LocalBuckets:
     """The same algorithm in process memory, bounded in size (least recently used buckets are dropped)."""
 
@@ -113,6 +95,9 @@ class LocalBuckets:
 
 
 class RateLimiter:
+    """``take`` one token of a key's bucket. Without ``leases`` (or for a limit too small for one) every call runs
+    ``BUCKET_SCRIPT``; with them, a key's checks are decided from this process's lease of its bucket."""
+
     def __init__(
         self,
         redis: aioredis.Redis,
@@ -122,9 +107,11 @@ class RateLimiter:
         failure_threshold: int = 3,
         prefix: str = "rl:",
         monotonic: Callable[[], float] = time.monotonic,
+        leases: LeasePolicy | None = None,
     ) -> None:
         self._redis = redis
         self._script = redis.register_script(BUCKET_SCRIPT)
+        self._lease_script = redis.register_script(LEASE_SCRIPT)
         self._timeout = timeout_s
         self._open_s = open_s
         self._prefix = prefix
@@ -134,6 +121,11 @@ class RateLimiter:
         self._threshold = failure_threshold
         self._consecutive_failures = 0
         self.local = LocalBuckets()
+        self.leases = LeaseBook(leases or LeasePolicy(fraction=0.0), clock=monotonic)
+        # Checks waiting for a key's next script call, and the tasks making those calls (held: the loop keeps
+        # only weak references to tasks).
+        self._waiting: dict[str, list[asyncio.Future[RateDecision]]] = {}
+        self._flights: set[asyncio.Task[None]] = set()
         self.fallback_active = False
         self.fallback_engagements = 0
 
@@ -166,6 +158,8 @@ class RateLimiter:
         self._probing = False
 
     async def take(self, key_id: str, limit: Limit, cost: int = 1) -> RateDecision:
+        if cost == 1 and self.leases.policy.size(limit):
+            return await self._take_leased(key_id, limit)
         if self._use_redis():
             try:
                 async with asyncio.timeout(self._timeout):
@@ -185,6 +179,9 @@ class RateLimiter:
                     retry_after_s=max(1, math.ceil(int(retry_ms) / 1000)) if not allowed else 0,
                     source="redis",
                 )
+        return self._local_take(key_id, limit, cost)
+
+    def _local_take(self, key_id: str, limit: Limit, cost: int = 1) -> RateDecision:
         decision = self.local.take(key_id, limit, cost)
         if not decision.allowed:
             return RateDecision(
@@ -196,3 +193,72 @@ class RateLimiter:
                 "local",
             )
         return decision
+
+    async def _take_leased(self, key_id: str, limit: Limit) -> RateDecision:
+        decision = self.leases.take(key_id)
+        if decision is not None:
+            return decision  # no I/O: the common case of a hot key
+        waiting = self._waiting.get(key_id)
+        if waiting is None:
+            if not self._use_redis():
+                return self._local_take(key_id, limit)
+            waiting = self._waiting[key_id] = []
+            flight = asyncio.create_task(self._fly(key_id, limit, waiting), name="rate-limit-lease")
+            self._flights.add(flight)
+            flight.add_done_callback(self._flights.discard)
+        waiter: asyncio.Future[RateDecision] = asyncio.get_running_loop().create_future()
+        waiting.append(waiter)
+        return await waiter
+
+    async def _fly(self, key_id: str, limit: Limit, waiting: list[asyncio.Future[RateDecision]]) -> None:
+        """Script calls for ``key_id`` until no check of it waits: each asks for as many tokens as checks wait
+        (those that came during a call are first served from the lease it brought)."""
+        batch: list[asyncio.Future[RateDecision]] = []
+        try:
+            first = True
+            while True:
+                waiting[:] = [waiter for waiter in waiting if not waiter.done()]  # cancelled checks take nothing
+                while waiting and (decision := self.leases.take(key_id)) is not None:
+                    waiting.pop(0).set_result(decision)
+                if not waiting:
+                    return
+                if not first and not self._use_redis():  # the breaker opened during this flight
+                    batch, waiting[:] = list(waiting), []
+                    self._decide_locally(key_id, limit, batch)
+                    return
+                first = False
+                batch = waiting[: limit.capacity]
+                del waiting[: len(batch)]
+                await self._lease_call(key_id, limit, batch)
+        except BaseException as exc:
+            for waiter in (*batch, *waiting):
+                if waiter.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    waiter.cancel()
+                else:
+                    waiter.set_exception(exc)
+            raise
+        finally:
+            del self._waiting[key_id]
+
+    async def _lease_call(self, key_id: str, limit: Limit, batch: list[asyncio.Future[RateDecision]]) -> None:
+        args = self.leases.policy.script_args(limit, len(batch), self.leases.settle(key_id))
+        try:
+            async with asyncio.timeout(self._timeout):
+                reply = await self._lease_script(keys=[self._prefix + key_id], args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._trip(exc)  # the given-back tokens are lost: that only ever refuses more
+            self._decide_locally(key_id, limit, batch)
+            return
+        self._close()
+        grant = Grant.from_reply(reply)
+        self.local.observe(key_id, grant.bucket_left)  # a fallback continues from the bucket; the lease goes first
+        live = [waiter for waiter in batch if not waiter.done()]  # a cancelled check leaves its token in the lease
+        for waiter, decision in zip(live, self.leases.grant(key_id, limit, grant, len(live)), strict=True):
+            waiter.set_result(decision)
+
+    def _decide_locally(self, key_id: str, limit: Limit, batch: list[asyncio.Future[RateDecision]]) -> None:
+        for waiter in batch:
+            if not waiter.done():
+                waiter.set_result(self._local_take(key_id, limit))
