@@ -1,4 +1,8 @@
-"""Run the check path: ``python -m ingress`` (``API_WORKERS`` processes on ``API_HOST:API_PORT``)."""
+"""Run the check path: ``python -m ingress`` (``API_WORKERS`` processes on ``API_HOST:API_PORT``).
+
+With more than one worker, uvicorn's supervisor holds the listening socket, and SIGHUP to it is a rolling restart:
+each worker's replacement is started and brought into service before the old one is retired, so no check is
+refused while new code rolls in (docs/operators.md, "Restarting the check path")."""
 
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ def serve(
         log_config=None,
         proxy_headers=False,
         server_header=False,
+        timeout_worker_healthcheck=settings.worker_start_timeout_s,
     )
 
 

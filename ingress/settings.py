@@ -16,6 +16,9 @@ class IngressSettings(CommonSettings):
     api_port: int = Field(8000, alias="API_PORT")
     # The check path's processes: one per core unless told otherwise.
     api_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, alias="API_WORKERS", ge=1)
+    # A rolling restart (SIGHUP to the supervisor) starts each replacement worker and retires the old one only once
+    # the new one serves; a replacement not serving within this many seconds aborts the restart, the old one kept.
+    worker_start_timeout_s: int = Field(60, alias="WORKER_START_TIMEOUT_S", ge=1)
     # The audit read side (``python -m ingress.audit``): its own process on a loopback port, reached by ingress,
     # which forwards the history, summary, export and backtest paths to it (ingress/http/forward.py).
     audit_api_host: str = Field("127.0.0.1", alias="AUDIT_API_HOST")
