@@ -3,7 +3,7 @@ what an ``acks=all`` producer and the consumers make of it.
 
 Every node is broker and controller at once (``process.roles=broker,controller``), the three are the controller
 quorum, and each has its own configuration, data folder and log under ``<folder>/node-<id>/``, where ``folder``
-is the caller's. The nodes run from the jars the local stack fetches (``infra/local/stack.py``,
+is the caller's. The nodes run from the jars the local stack fetches (``infra/local/kafka_local.py``,
 ``kafka_classpath``), on free loopback ports picked at start: never the local broker's 9092/9093. Internal topics
 have 3 replicas and ``min.insync.replicas=2``; the broker creates no topic by itself.
 
@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.local.daemon import HOST
+from infra.local.kafka_local import kafka_classpath
 from infra.local.kafka_metadata import describe_partitions, describe_topic_config, registered_brokers
 from infra.local.kafka_node import ClusterError, ClusterNode, free_ports
-from infra.local.stack import HOST, kafka_classpath
 
 NODES = 3
 HEAP = os.environ.get("GOVERNANCE_CLUSTER_KAFKA_HEAP", "256m")

@@ -11,7 +11,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.local.stack import HOST, KAFKA_LOG4J
+from infra.local.daemon import HOST
+from infra.local.kafka_local import KAFKA_LOG4J
 
 STARTED = "Kafka Server started"
 
