@@ -17,6 +17,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
 )
+# Any failure to read from PostgreSQL, the server's own errors included: a request path that must not fail open
+# (authentication, a customer's configuration) answers 503 on these rather than guess.
+STORE_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, asyncpg.PostgresError)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -23,7 +23,7 @@ from faststream.kafka import KafkaBroker
 
 from infra.kafka import build_kafka_broker
 from infra.kafka_topics import ensure_project_topics
-from infra.postgres import build_postgres_pool
+from infra.postgres import STORE_ERRORS, build_postgres_pool
 from infra.redis_client import build_redis_client
 from ingress.settings import IngressSettings
 
@@ -54,7 +54,7 @@ class Stores:
                         min_size=self.settings.database_pool_min,
                         max_size=self.settings.database_pool_max,
                     )
-                except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                except STORE_ERRORS as exc:
                     log.warning("PostgreSQL unavailable: %s", type(exc).__name__)
                     raise
         return self.pool

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 
 from consumers.alerts.consumer import AlertingConsumer
 from consumers.alerts.settings import AlertingSettings
 from infra.logs import configure_logging
 from infra.migrate import migrate_postgres
+from infra.service import run_until_stopped
 
 log = logging.getLogger("consumers.alerts")
 
@@ -30,10 +30,7 @@ async def run(settings: AlertingSettings) -> int:
     except Exception as exc:  # noqa: BLE001 - reported with its type, then a clean exit status
         log.critical("alerting consumer could not start: %s: %s", type(exc).__name__, exc)
         return EXIT_NOT_STARTED
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(consumer.stop()))
-    await consumer.wait_stopped()
+    await run_until_stopped([consumer])
     return EXIT_FAILED if consumer.failure is not None else 0
 
 

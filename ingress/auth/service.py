@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from infra.postgres import STORE_ERRORS
 from ingress.auth.lane import BcryptLane
 from ingress.auth.store import postgres_record_loader, postgres_tag_writer, record_key_use
 from ingress.auth.verifier import KeyVerifier
@@ -55,7 +56,7 @@ class AuthService:
                 used, verifier.used = verifier.used, set()
                 try:
                     await record_key_use(await self._get_pool(), kind, used)  # type: ignore[arg-type]
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                except STORE_ERRORS:
                     verifier.used |= used
 
     async def _usage_loop(self, interval_s: float) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from infra.postgres import STORE_ERRORS
 from ingress.auth.keys import KeyKind
 from ingress.auth.records import AuthUnavailable, KeyRecord, RecordLoader, TagWriter
 
@@ -30,7 +31,7 @@ def postgres_record_loader(get_pool: Callable[[], Awaitable[asyncpg.Pool]]) -> R
             async with asyncio.timeout(2.5):
                 pool = await get_pool()
                 row = await pool.fetchrow(_CUSTOMER_KEY if kind == "live" else _ADMIN_KEY, key_id, timeout=2)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        except STORE_ERRORS as exc:
             raise AuthUnavailable("key store unavailable") from exc
         if row is None:
             return None
@@ -63,7 +64,7 @@ def postgres_tag_writer(get_pool: Callable[[], Awaitable[asyncpg.Pool]]) -> TagW
                     verifier,
                     timeout=2,
                 )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        except STORE_ERRORS:
             return
 
     return write

@@ -19,6 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
+from infra.postgres import STORE_ERRORS
 from ingress.check.ratelimit import Limit
 from ingress.engine import PolicySnapshot
 from ingress.engine.policy_set import PolicySet
@@ -120,7 +121,7 @@ class CustomerConfigCache:
             # A refresh of a cached copy: wait briefly, then serve the copy while the refresh goes on.
             async with asyncio.timeout(self._refresh_wait):
                 return await asyncio.shield(task)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        except STORE_ERRORS as exc:
             if entry is not None:
                 self._retry_at[customer_id] = self._mono() + self._retry
                 self.stale_served += 1

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 from infra.logs import configure_logging
+from infra.service import stop_signals
 from workers.webhooks.delivery import WebhookDeliveryWorker
 from workers.webhooks.settings import WebhookSettings
 
 
 async def run(settings: WebhookSettings) -> None:
     worker = WebhookDeliveryWorker(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await worker.start()
-    await stop.wait()
+    async with stop_signals() as stopping:
+        await worker.start()
+        await stopping.wait()
     await worker.stop()
 
 
