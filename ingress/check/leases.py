@@ -30,42 +30,36 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ingress.check.bucket_script import BUCKET_LOAD, BUCKET_STORE
 from ingress.check.rate_decision import Limit, RateDecision, reset_epoch_s
 
 # The bucket of ``ratelimit.BUCKET_SCRIPT`` (same hash, same refill on Redis's clock), taken ``want`` tokens at a
 # time for the checks waiting, and a whole lease while that leaves ``exact_below`` tokens in the bucket.
-# ARGV: capacity, window_ms, want, lease, exact_below (tokens), given_back (unused tokens of the last lease).
-LEASE_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local capacity = tonumber(ARGV[1])
-local window_ms = tonumber(ARGV[2])
+# ARGV: capacity, window_ms, want, lease, exact_below (tokens), given back (unused tokens of the last lease).
+LEASE_SCRIPT = (
+    """
 local want = tonumber(ARGV[3])
 local lease = tonumber(ARGV[4])
 local exact_below = tonumber(ARGV[5])
-local given_back = tonumber(ARGV[6])
-local rate = capacity / window_ms
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil or ts == nil then
-  tokens = capacity
-  ts = now
-end
-tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate + given_back)
+local extra = tonumber(ARGV[6])
+"""
+    + BUCKET_LOAD
+    + """
 local granted = math.min(want, math.floor(tokens))
 if tokens - lease >= exact_below then
   granted = math.max(granted, lease)
 end
 tokens = tokens - granted
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], window_ms * 2)
+"""
+    + BUCKET_STORE
+    + """
 local retry_ms = 0
 if granted < want then
   retry_ms = math.ceil((1 - tokens) / rate)
 end
 return {granted, tostring(tokens), retry_ms, now}
 """
+)
 
 
 @dataclass(frozen=True)

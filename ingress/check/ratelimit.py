@@ -25,6 +25,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ingress.check.bucket_script import BUCKET_LOAD, BUCKET_STORE
 from ingress.check.leases import LEASE_SCRIPT, Grant, LeaseBook, LeasePolicy
 from ingress.check.rate_decision import Limit, RateDecision
 
@@ -32,28 +33,21 @@ __all__ = ["BUCKET_SCRIPT", "Limit", "LocalBuckets", "RateDecision", "RateLimite
 
 log = logging.getLogger("ingress.check.ratelimit")
 
-BUCKET_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local capacity = tonumber(ARGV[1])
-local window_ms = tonumber(ARGV[2])
+BUCKET_SCRIPT = (
+    """
 local cost = tonumber(ARGV[3])
-local rate = capacity / window_ms
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil or ts == nil then
-  tokens = capacity
-  ts = now
-end
-tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local extra = 0
+"""
+    + BUCKET_LOAD
+    + """
 local allowed = 0
 if tokens >= cost then
   tokens = tokens - cost
   allowed = 1
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], window_ms * 2)
+"""
+    + BUCKET_STORE
+    + """
 local retry_ms = 0
 if allowed == 0 then
   retry_ms = math.ceil((cost - tokens) / rate)
@@ -61,6 +55,7 @@ end
 local full_ms = math.ceil((capacity - tokens) / rate)
 return {allowed, math.floor(tokens), retry_ms, full_ms, now}
 """
+)
 
 
 class LocalBuckets:
