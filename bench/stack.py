@@ -1,12 +1,13 @@
-"""The stack ``make up`` runs, started for the benchmark beside any running one: every process as ``make up``
-starts it (``infra/local/apps.py``: the read side with the embedded ClickHouse and the audit writer, ``API_WORKERS``
-check processes, consumers, workers, the dashboard), default settings, with a state folder, ports, a database and
-topics of the run's own. Besides: the bare FastAPI reference under the same uvicorn settings, and CPU time of
-process trees read from ``/proc``.
+"""The stack ``make up`` runs, started for the benchmark beside any running one: every process started as ``make up``
+starts it, by the same launcher (``infra/local/launcher.py``, under ``apps.py``): the read side with the embedded
+ClickHouse and the audit writer, ``API_WORKERS`` check processes, consumers, workers, the dashboard; default
+settings, with a state folder, free ports, a database and topics of the run's own. Besides: the bare FastAPI
+reference under the same uvicorn settings, and CPU time of process trees read from ``/proc``.
 
 Harness-only settings, none on the check path: the read bucket is raised so that the end-to-end poller is never
 refused (``READ_RATE_LIMIT_CAPACITY``), the consumer groups are the run's own, and the check processes are pinned
-(``INGRESS_CPUS``) away from the load generator when the machine has two cores or more.
+with taskset (as ``INGRESS_CPUS`` pins them for ``make up``) away from the load generator when the machine has two
+cores or more.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from pathlib import Path
 import httpx
 
 from bench.environment import BenchEnvironment, free_port, pinned
-from infra.receipt_keys import ReceiptKeyring
+from infra.local.launcher import Launcher, LaunchError, free_ports, tail
 from infra.settings import PROJECT_ROOT
 
-APPS = PROJECT_ROOT / "infra" / "local" / "apps.py"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -71,73 +71,62 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
 
 @dataclass
 class Stack:
+    """``make up``'s processes on the run's state folder and free ports, started by the launcher ``make up`` uses."""
+
     env: BenchEnvironment
     ingress_cpus: str | None
-    api_port: int = field(default_factory=free_port)
-    audit_port: int = field(default_factory=free_port)
-    dashboard_port: int = field(default_factory=free_port)
+    ports: dict[str, int] = field(default_factory=free_ports)
+    launcher: Launcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.launcher = Launcher(
+            self.env.state,
+            self.ports,
+            environ=self.environ(),
+            cpus={"ingress": self.ingress_cpus} if self.ingress_cpus else None,
+            python=sys.executable,
+        )
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return self.launcher.url("ingress")
 
     @property
     def read_side_url(self) -> str:
-        return f"http://127.0.0.1:{self.audit_port}"
+        return self.launcher.url("ingress-audit")
 
     def environ(self) -> dict[str, str]:
-        env = self.env.server_env(self.api_port)
+        env = self.env.server_env(self.ports["ingress"])
         env.pop("CLICKHOUSE_URL", None)  # the default: the embedded ClickHouse in the state folder
-        env.update(
-            {
-                "AUDIT_API_PORT": str(self.audit_port),
-                "DASHBOARD_PORT": str(self.dashboard_port),
-                "ALERTS_GROUP_ID": f"bench-alerts-{self.env.run_id}",
-                "PYTHONDONTWRITEBYTECODE": "1",
-            }
-        )
+        env.update({"ALERTS_GROUP_ID": f"bench-alerts-{self.env.run_id}", "PYTHONDONTWRITEBYTECODE": "1"})
         env.pop("INGRESS_CPUS", None)
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        if self.ingress_cpus:
-            env["INGRESS_CPUS"] = self.ingress_cpus
         return env
 
-    async def _apps(self, *args: str) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(APPS),
-            *args,
-            env=self.environ(),
-            cwd=PROJECT_ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        out, _ = await proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"apps.py {' '.join(args)} failed:\n{out.decode(errors='replace')[-3000:]}\n{self.logs()}"
-            )
+    def _up(self, *restarted: str) -> None:
+        """As ``apps.py up`` (or ``restart NAME``): start what is not running, then until ``/ready`` is green."""
+        try:
+            if restarted:
+                self.launcher.stop(*restarted)
+            self.launcher.start()
+            self.launcher.until_ready()
+        except LaunchError as exc:
+            logs = self.logs()
+            self.launcher.stop()  # the run's own stack: nothing of it is left running
+            raise RuntimeError(f"{exc}\n{logs}") from exc
 
     async def start(self) -> None:
-        self.env.state.mkdir(parents=True, exist_ok=True)
-        # The signing key made before the processes start: two check processes and the read side making it at
-        # once on a first start race on the file's rename (one of them then fails to start).
-        ReceiptKeyring(self.env.state / "receipt-keys").signing_key()
-        await self._apps("up")
+        await asyncio.to_thread(self._up)
 
     async def restart(self, name: str = "ingress") -> None:
-        await self._apps("restart", name)
+        await asyncio.to_thread(self._up, name)
 
     async def stop(self) -> None:
-        await self._apps("down")
+        await asyncio.to_thread(self.launcher.stop)
 
     def roots(self) -> dict[str, int]:
-        run = self.env.state / "run"
-        found = {}
-        for path in run.glob("*.pid"):
-            with contextlib.suppress(OSError, ValueError):
-                found[path.stem] = int(path.read_text())
-        return found
+        """The pid of each process of the stack, by name."""
+        return self.launcher.pids()
 
     def pids(self) -> list[int]:
         return process_tree(list(self.roots().values()))
@@ -147,10 +136,7 @@ class Stack:
         return {name: cpu_seconds(process_tree([pid])) for name, pid in self.roots().items()}
 
     def logs(self, chars: int = 1500) -> str:
-        parts = []
-        for log in sorted((self.env.state / "logs").glob("*.log")):
-            parts.append(f"--- {log.name}\n{log.read_text(errors='replace')[-chars:]}")
-        return "\n".join(parts)
+        return "\n".join(f"--- {name}.log\n{tail(self.launcher.log_path(name), chars)}" for name in self.launcher.apps)
 
 
 @dataclass

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +28,7 @@ from ingress.app import create_app
 from ingress.audit.app import create_app as create_audit_app
 from ingress.auth.keys import generate_key, hash_key
 from ingress.settings import IngressSettings
-from tests.support.processes import free_port, stop_process, wait_for_port
+from tests.support.live_server import LiveServer, run_server, server_env  # noqa: F401 - tests import them from here
 from tests.support.receipt_keyring import RECEIPT_KEYS_DIR
 from tests.support.services import Endpoints, test_endpoints
 
@@ -274,153 +271,6 @@ async def admin_key(pg_pool: asyncpg.Pool) -> str:
 @pytest.fixture
 async def customer(pg_pool: asyncpg.Pool) -> SeededCustomer:
     return await insert_customer(pg_pool)
-
-
-@dataclass
-class LiveServer:
-    """The ingress role as ``make up`` runs it: the check path (``python -m ingress``, ``proc``) on ``url``, and the
-    audit read side (``python -m ingress.audit``, ``audit``) that it forwards the history paths to."""
-
-    url: str
-    env: dict[str, str]
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-    audit: subprocess.Popen[bytes] | None = None
-    audit_url: str = ""
-    audit_log_path: Path | None = None
-    relay: subprocess.Popen[bytes] | None = None
-
-    def log(self) -> str:
-        """What every process of the server logged (JSON lines, each naming its role)."""
-        text = self.log_path.read_text(errors="replace")
-        if self.audit_log_path is not None and self.audit_log_path.exists():
-            text += self.audit_log_path.read_text(errors="replace")
-        relay_log = self.log_path.with_name("workers.log")
-        if self.relay is not None and relay_log.exists():
-            text += relay_log.read_text(errors="replace")
-        return text
-
-    @property
-    def read_side(self) -> subprocess.Popen[bytes]:
-        assert self.audit is not None
-        return self.audit
-
-    @property
-    def processes(self) -> list[subprocess.Popen[bytes]]:
-        return [proc for proc in (self.proc, self.audit, self.relay) if proc is not None]
-
-
-def server_env(settings: IngressSettings, **overrides: str) -> dict[str, str]:
-    """Environment for a real ingress process pointed at the test run's services."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "KAFKA_", "CLICKHOUSE_"))}
-    env.update(
-        {
-            "ENVIRONMENT": "test",
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "DECISIONS_TOPIC": settings.decisions_topic,
-            "ALERTS_TOPIC": settings.alerts_topic,
-            "DLQ_TOPIC": settings.dlq_topic,
-            "SIGNALS_TOPIC": settings.signals_topic,
-            "BCRYPT_ROUNDS": "4",
-            "RECEIPT_KEYS_DIR": str(RECEIPT_KEYS_DIR),
-            # each server process reads the decisions with an audit consumer group of its own
-            "AUDIT_GROUP_ID": f"governance-audit-{uuid.uuid4().hex[:8]}",
-            "LOG_LEVEL": "WARNING",
-            "API_WORKERS": "1",
-        }
-    )
-    env.update(overrides)
-    return env
-
-
-def start_http_process(
-    module: str, env: dict[str, str], log_path: Path, url: str, *, timeout_s: float = 60.0
-) -> subprocess.Popen[bytes]:
-    """``python -m <module>`` with ``env``, its output in ``log_path``; returns once ``<url>/health`` answers 200
-    (raises with the log's tail when it exits or does not answer in time)."""
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
-        )
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{module} exited: {log_path.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            stop_process(proc)
-            raise RuntimeError(f"{module} did not start: {log_path.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.2)
-
-
-@contextmanager
-def run_server(
-    settings: IngressSettings,
-    state: Path,
-    *,
-    module: str = "ingress",
-    audit_module: str = "ingress.audit",
-    relay: bool = False,
-    **overrides: str,
-) -> Iterator[LiveServer]:
-    """The check path and its audit read side as real processes, on free ports, with ``state`` as their state
-    folder (the read side's embedded ClickHouse and audit writer live under it). Started on the same ``state``
-    again, they take over that spool and that ClickHouse. ``module`` and ``audit_module`` replace the two modules.
-    ``relay``: also ``python -m workers``, which relays the spool under ``state`` to Kafka as in ``make up``."""
-    port, audit_port = free_port(), free_port()
-    state.mkdir(parents=True, exist_ok=True)
-    env = server_env(
-        settings,
-        API_PORT=str(port),
-        AUDIT_API_PORT=str(audit_port),
-        AUDIT_API_URL=f"http://127.0.0.1:{audit_port}",
-        GOVERNANCE_STATE_DIR=str(state),
-        CLICKHOUSE_URL=f"chdb://{state / 'clickhouse'}",
-        **overrides,
-    )
-    audit_url = f"http://127.0.0.1:{audit_port}"
-    audit_log = state / "ingress-audit.log"
-    audit = start_http_process(audit_module, env, audit_log, audit_url)
-    try:
-        log_path = state / "ingress.log"
-        proc = start_http_process(module, env, log_path, f"http://127.0.0.1:{port}")
-    except BaseException:
-        stop_process(audit)
-        raise
-    server = LiveServer(f"http://127.0.0.1:{port}", env, proc, log_path, audit, audit_url, audit_log)
-    try:
-        if relay:
-            server.relay = start_relay(env, state)
-        yield server
-    finally:
-        for started in (server.relay, proc, audit):
-            if started is not None:
-                stop_process(started)
-
-
-def start_relay(env: dict[str, str], state: Path) -> subprocess.Popen[bytes]:
-    """``python -m workers`` (the spool relay, webhook delivery) with ``env``, its metrics on a free port."""
-    metrics_port = free_port()
-    with (state / "workers.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers"],
-            env={**env, "METRICS_PORT": str(metrics_port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=PROJECT_ROOT,
-        )
-    try:
-        wait_for_port(metrics_port, timeout=60)
-    except TimeoutError:
-        stop_process(proc)
-        raise
-    return proc
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,11 +16,11 @@ import httpx
 import pytest
 
 from ingress.settings import IngressSettings
-from tests.conftest import insert_admin_key, insert_customer, server_env
+from tests.conftest import insert_admin_key, insert_customer
+from tests.support.live_server import project_launcher
 from tests.support.processes import free_port, kafka_process
 from tests.support.reliability import (
     CHECK,
-    ROOT,
     background,
     bearer,
     ensure_topics,
@@ -146,24 +144,22 @@ async def test_02_kafka_killed_and_restarted_producer_recovers_none_lost_none_do
 
 
 def _relay_with_workers(settings: IngressSettings, spool: Path, bootstrap: str, timeout: float = 60.0) -> None:
-    """``python -m workers``' own loop (spool relay) pointed at a dead ingress's spool, until the spool is empty.
-
-    Started through ``workers.__main__.run`` rather than ``main``: ``main`` also serves metrics on the fixed port
-    9102, which another workers process on this shared machine may hold."""
-    env = server_env(settings, KAFKA_BOOTSTRAP_SERVERS=bootstrap, SPOOL_DIR=str(spool), RELAY_INTERVAL_S="0.2")
-    code = "import asyncio; from workers.__main__ import run; from workers.settings import WorkersSettings; "
-    code += "asyncio.run(run(WorkersSettings()))"
-    with (spool.parent / "workers.log").open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
+    """``python -m workers`` (the spool relay) as ``make up`` starts it, its metrics on a free port, pointed at a
+    dead ingress's spool, until the spool is empty."""
+    with project_launcher(
+        settings,
+        spool.parent.parent,
+        ["workers"],
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        SPOOL_DIR=str(spool),
+        RELAY_INTERVAL_S="0.2",
+    ) as relay:
+        relay.start()
         deadline = time.monotonic() + timeout
         while any(spool.glob("*.event")):
-            assert proc.poll() is None, "the workers process exited"
+            assert relay.pid("workers") is not None, "the workers process exited"
             assert time.monotonic() < deadline, "the workers did not drain the spool"
             time.sleep(0.2)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.mark.timeout(240)

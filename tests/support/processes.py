@@ -1,4 +1,6 @@
-"""Throwaway server processes for fault tests: a Redis of the test's own, so stopping it harms no one else."""
+"""Throwaway server processes for fault tests: a Redis, a Kafka broker, a PostgreSQL cluster of the test's own, so
+stopping or pausing one harms no one else. (The project's own processes start through ``infra/local/launcher.py``:
+``tests/support/live_server.py``.)"""
 
 from __future__ import annotations
 
@@ -11,23 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """SIGTERM a process that still runs, and SIGKILL it if it has not exited within ``timeout``."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from infra.local.launcher import free_port
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:

@@ -1,29 +1,27 @@
 """Real processes of the project's roles for tests that watch them from outside (Prometheus, /metrics): an
-ingress (``tests.conftest.run_server``), ``python -m consumers`` and ``python -m workers`` with their metrics on ports
-of their own, on topics of the test's own."""
+ingress (``tests.support.live_server.run_server``), ``python -m consumers`` and ``python -m workers`` with their
+metrics on ports of their own, on topics of the test's own."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 import pytest
 
 from infra.kafka_topics import delete_topics
+from infra.local.launcher import APPS
 from ingress.settings import IngressSettings
-from tests.conftest import LiveServer, run_topic, server_env
-from tests.support.processes import free_port, stop_process, wait_for_port
+from tests.conftest import run_topic
+from tests.support.live_server import LiveServer, project_launcher
 from tests.support.prometheus_server import sample
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -74,26 +72,13 @@ class Role:
 
 @contextmanager
 def run_role(settings: IngressSettings, module: str, state: Path, *args: str, **overrides: str) -> Iterator[Role]:
-    port = free_port()
-    state.mkdir(parents=True, exist_ok=True)
-    env = server_env(
-        settings,
-        METRICS_PORT=str(port),
-        GOVERNANCE_STATE_DIR=str(state),
-        CLICKHOUSE_URL=f"chdb://{state / 'clickhouse'}",
-        **overrides,
-    )
-    log_path = state / f"{module}.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-    role = Role(proc, port, log_path)
-    try:
-        wait_for_port(port, timeout=60)
-        yield role
-    finally:
-        stop_process(proc)
+    """``python -m <module> <args>`` (``consumers`` or ``workers``) through the launcher ``make up`` uses, on
+    ``state`` with its metrics on a free port."""
+    with project_launcher(settings, state, [replace(APPS[module], args=args)], **overrides) as launcher:
+        launcher.start()
+        proc = launcher.process(module)
+        assert proc is not None
+        yield Role(proc, launcher.ports[module], launcher.log_path(module))
 
 
 def ingress_target(server: LiveServer) -> str:

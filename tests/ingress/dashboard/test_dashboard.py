@@ -11,8 +11,6 @@ import asyncio
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,10 +21,10 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, Response, ViewportSize, async_playwright, expect
 
+from infra.local.launcher import APPS, Launcher, free_ports
 from ingress.auth.keys import generate_key
 from tests.conftest import LiveServer, SeededCustomer, insert_customer
 from tests.ingress.check.test_check import GUIDE_STEP4
-from tests.support.processes import free_port
 
 # Assertions wait as long as actions do: on a busy machine a page can take a few seconds.
 expect.set_options(timeout=15_000)
@@ -69,37 +67,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 @pytest.fixture(scope="session")
 def dashboard(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m ingress.dashboard`` on a free port, calling the test run's ingress."""
-    port = free_port()
+    """``python -m ingress.dashboard`` as ``make up`` starts it, on a free port, calling the test run's ingress."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASHBOARD_")}
-    env.update({"ENVIRONMENT": "test", "API_URL": live_server.url, "DASHBOARD_PORT": str(port), "LOG_LEVEL": "WARNING"})
-    log_path = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ingress.dashboard"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"dashboard exited: {log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dashboard did not start: {log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    env.update({"ENVIRONMENT": "test", "LOG_LEVEL": "WARNING"})
+    with Launcher(
+        tmp_path_factory.mktemp("dashboard"),
+        free_ports(["dashboard"]),
+        environ=env,
+        overrides={"API_URL": live_server.url},
+        apps=[APPS["dashboard"]],
+    ) as launcher:
+        launcher.start()
+        yield launcher.url("dashboard")
 
 
 class Browser:
