@@ -4,7 +4,7 @@ A Prometheus of the test's own (Debian's ``prometheus``) scrapes the processes e
 Each test shows the metric crossing the rule's threshold in the process's own ``/metrics``, then waits for the rule
 manager to put the alert in ``pending`` (its expression holds; ``firing`` follows once its ``for:`` has passed,
 minutes that a test does not wait). The rules' unit tests on synthetic series stay in
-``infra/prometheus/alerts.test.yml`` (tests/infra/test_observability.py).
+``infra/prometheus/alerts.test.yml`` (tests/infra/test_prometheus_rules.py).
 
 | rule | failure induced |
 |---|---|
