@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: up down logs test test-reliability test-cluster lint typecheck fmt install services tools bench status clean
+.PHONY: up down reload logs test test-reliability test-cluster lint typecheck fmt install services tools bench status clean
 
 # The local stack is a local run; ENVIRONMENT unset means production (fail-closed defaults).
 export ENVIRONMENT ?= local
@@ -33,6 +33,10 @@ up: services
 down:
 	-@test -x $(BIN)/python && $(BIN)/python infra/local/apps.py down
 	$(PYTHON) infra/local/stack.py down
+
+# A rolling restart of the check path: each worker replaced once its replacement serves, no check refused.
+reload:
+	$(BIN)/python infra/local/apps.py reload ingress
 
 status:
 	-@test -x $(BIN)/python && $(BIN)/python infra/local/apps.py status

@@ -11,9 +11,10 @@ with: each runs from the virtual environment with its log in ``.state/logs/`` an
 ``CONSUMERS_METRICS_PORT`` move the state folder and the ports (a second stack beside ``make up``; set its topics
 and consumer groups too, or its audit writer joins the first one's group on the same topic);
 ``INGRESS_CPUS`` (a taskset CPU list, e.g. ``1``) pins the check processes; ``restart NAME`` stops one process and
-starts it again.
+starts it again; ``reload NAME`` is a rolling restart of a multi-worker process (``make reload``: the check path's
+workers replaced one by one, its socket kept open, no check refused).
 
-Usage: .venv/bin/python infra/local/apps.py up | down | status | restart NAME
+Usage: .venv/bin/python infra/local/apps.py up | down | status | restart NAME | reload NAME
 """
 
 from __future__ import annotations
@@ -75,6 +76,21 @@ def restart(name: str) -> int:
     return up(apps)
 
 
+def reload(name: str) -> int:
+    """A rolling restart of one multi-worker process (the check path): every worker replaced, no check refused."""
+    apps = launcher()
+    if name not in apps.apps:
+        print(f"error: no process named {name!r}; one of {', '.join(apps.apps)}", file=sys.stderr)
+        return 2
+    try:
+        workers = apps.reload(name)
+    except LaunchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{name:<13} reloaded: workers {' '.join(map(str, sorted(workers)))}")
+    return 0
+
+
 def status() -> int:
     apps = launcher()
     code = 0
@@ -89,6 +105,8 @@ if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "restart" and len(sys.argv) == 3:
         sys.exit(restart(sys.argv[2]))
+    if command == "reload" and len(sys.argv) == 3:
+        sys.exit(reload(sys.argv[2]))
     handlers = {"up": up, "down": down, "status": status}
     if command not in handlers:
         print(__doc__, file=sys.stderr)

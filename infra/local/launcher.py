@@ -17,7 +17,6 @@ Standard library only: ``apps.py`` imports it before anything of the project.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -33,6 +32,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from infra.local.processes import exited, killpg, rolling_restart, runs_module
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -139,32 +140,6 @@ def _listens(port: int) -> bool:
         return False
 
 
-def _runs_module(pid: int, module: str) -> bool:
-    """Whether ``pid`` is a live ``python -m <module>`` (a stale pid file may name a pid reused since)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return any(a == b"-m" and b == module.encode() for a, b in itertools.pairwise(argv))
-
-
-def _exited(proc: subprocess.Popen[bytes]) -> bool:
-    """Whether a child has exited, without reaping it: until it is reaped its pid, and so its process group id,
-    cannot be taken by another process, so the group can still be signalled safely."""
-    if proc.returncode is not None:
-        return True
-    try:
-        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:  # reaped elsewhere: no pid of ours any more (poll records it)
-        proc.poll()
-        return True
-
-
-def _killpg(pid: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(pid, sig)
-
-
 class Launcher:
     """The project's processes on one state folder.
 
@@ -237,12 +212,12 @@ class Launcher:
         """The pid of ``name`` while it runs (started here, or named by its pid file)."""
         child = self._children.get(name)
         if child is not None:
-            return None if _exited(child) else child.pid
+            return None if exited(child) else child.pid
         try:
             pid = int((self.run / f"{name}.pid").read_text())
         except (OSError, ValueError):
             return None
-        return pid if _runs_module(pid, self.apps[name].module) else None
+        return pid if runs_module(pid, self.apps[name].module) else None
 
     def pids(self) -> dict[str, int]:
         """Every running app's pid, by name."""
@@ -324,23 +299,23 @@ class Launcher:
         return started
 
     def _stop_child(self, child: subprocess.Popen[bytes]) -> None:
-        if not _exited(child):
-            _killpg(child.pid, signal.SIGTERM)
+        if not exited(child):
+            killpg(child.pid, signal.SIGTERM)
             deadline = time.monotonic() + self.stop_timeout_s
-            while not _exited(child) and time.monotonic() < deadline:
+            while not exited(child) and time.monotonic() < deadline:
                 time.sleep(0.05)
         if child.returncode is None:
-            _killpg(child.pid, signal.SIGKILL)  # the leader if it did not stop, and anything it left in its group
+            killpg(child.pid, signal.SIGKILL)  # the leader if it did not stop, and anything it left in its group
             child.wait()
 
     def _stop_pid(self, pid: int, module: str) -> None:
         """One another invocation started (not our child: its parent reaps it)."""
-        _killpg(pid, signal.SIGTERM)
+        killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout_s
-        while _runs_module(pid, module) and time.monotonic() < deadline:
+        while runs_module(pid, module) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _runs_module(pid, module):
-            _killpg(pid, signal.SIGKILL)
+        if runs_module(pid, module):
+            killpg(pid, signal.SIGKILL)
 
     def stop(self, *names: str) -> list[str]:
         """SIGTERM each app named (all by default) that runs, in the reverse order, SIGKILL after
@@ -349,7 +324,7 @@ class Launcher:
         for name in reversed(self._named(names)):
             child = self._children.pop(name, None)
             if child is not None:
-                running = not _exited(child)
+                running = not exited(child)
                 self._stop_child(child)
             elif (pid := self.pid(name)) is not None:
                 running = True
@@ -366,6 +341,18 @@ class Launcher:
         self._named((name,))
         self.stop(name)
         self.start(name)
+
+    def reload(self, name: str, timeout_s: float = 180.0) -> set[int]:
+        """A rolling restart of a multi-worker app (SIGHUP: each worker replaced once its replacement serves, the
+        socket kept open); returns the new worker pids. Raises ``LaunchError`` when it is not running or the
+        workers are not all replaced within ``timeout_s``."""
+        pid = self.pid(name)
+        if pid is None:
+            raise self._failure(name, "is not running")
+        try:
+            return rolling_restart(pid, timeout_s)
+        except (TimeoutError, ValueError) as exc:
+            raise self._failure(name, f"was not reloaded: {exc}") from None
 
     def until_ready(self, timeout_s: float = 90.0) -> dict[str, dict[str, object]]:
         """Until the check path's ``/ready`` reports every component ready (what ``make up`` waits for); returns

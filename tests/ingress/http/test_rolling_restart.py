@@ -1,4 +1,4 @@
-"""A rolling restart of the check path (SIGHUP to its supervisor) answers every check while it replaces each worker.
+"""A rolling restart of the check path (``make reload``, SIGHUP to its supervisor) answers every check.
 
 uvicorn's supervisor keeps the listening socket and, on SIGHUP, starts each replacement worker and waits until it
 serves before it retires the old one (docs/operators.md, "Restarting the check path"). Under steady load the test
@@ -8,37 +8,18 @@ waits until both workers are new processes, then counts: every check answered 20
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from infra.local.processes import rolling_restart, worker_pids
 from ingress.settings import IngressSettings
 from tests.conftest import insert_customer, run_server
 from tests.support.reliability import steady_load
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def workers_of(supervisor: int) -> set[int]:
-    """The supervisor's worker processes (multiprocessing's spawned children, not its resource tracker)."""
-    found: set[int] = set()
-    for task in Path(f"/proc/{supervisor}/task").iterdir():
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            try:
-                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"spawn_main" in cmdline:
-                found.add(int(child))
-    return found
 
 
 async def test_sighup_replaces_every_worker_and_no_check_goes_unanswered(
@@ -48,7 +29,7 @@ async def test_sighup_replaces_every_worker_and_no_check_goes_unanswered(
     with run_server(settings, tmp_path / "server", API_WORKERS="2") as server:
         supervisor = server.proc.pid
         deadline = time.monotonic() + 60
-        while len(before := workers_of(supervisor)) < 2:
+        while len(before := worker_pids(supervisor)) < 2:
             assert time.monotonic() < deadline, "the supervisor did not start two workers"
             await asyncio.sleep(0.2)
         stop = asyncio.Event()
@@ -57,14 +38,12 @@ async def test_sighup_replaces_every_worker_and_no_check_goes_unanswered(
         )
         try:
             await asyncio.sleep(2)
-            os.kill(supervisor, signal.SIGHUP)
-            deadline = time.monotonic() + 180
-            while True:
-                now = workers_of(supervisor)
-                if len(now) == 2 and not now & before:
-                    break
-                assert time.monotonic() < deadline, f"workers {before} were not all replaced: {now}\n{server.log()}"
-                await asyncio.sleep(0.2)
+            try:
+                replaced = await asyncio.to_thread(rolling_restart, supervisor, 180)  # what `make reload` does
+            except TimeoutError as exc:
+                raise AssertionError(f"{exc}\n{server.log()}") from None
+            assert len(replaced) == 2
+            assert not replaced & before
             await asyncio.sleep(2)  # the new workers serve on their own for a while
         finally:
             stop.set()
