@@ -91,17 +91,22 @@ def markdown(summary: dict[str, Any]) -> str:
         "from /proc, against the bare server's processes.",
     ]
     cold = f["cold_start"]
-    windows = ", ".join(f"{w['p99_ms']}" for w in cold["load"]["windows"])
     lines += [
         "",
         f"### Cold start ({cold['rate_per_s']}/s over {cold['keys']} keys, check processes restarted at "
         f"{cold['restart_at_s']} s)",
         "",
-        "| restart to ready s | recovered after s | unanswered | errors | p99 ms per second of the run |",
-        "|---|---|---|---|---|",
-        f"| {cold['restart_to_ready_s']} | {cold['recovered_after_s']} | {cold['unanswered']} | {cold['errors']} "
-        f"| {windows} |",
+        "| restart | restart to ready s | recovered after s | unanswered | errors | p99 ms per second of the run |",
+        "|---|---|---|---|---|---|",
     ]
+    for run in (cold, cold.get("rolling")):
+        if run is not None:
+            windows = ", ".join(f"{w['p99_ms']}" for w in run["load"]["windows"])
+            how = {"restart": "stop and start", "reload": "rolling (make reload)"}[run.get("how", "restart")]
+            lines.append(
+                f"| {how} | {run['restart_to_ready_s']} | {run['recovered_after_s']} | {run['unanswered']} "
+                f"| {run['errors']} | {windows} |"
+            )
     heavy = f["heavy_reads"]
     work = heavy["work"]
     lines += [

@@ -121,6 +121,13 @@ class Stack:
     async def restart(self, name: str = "ingress") -> None:
         await asyncio.to_thread(self._up, name)
 
+    async def reload(self, name: str = "ingress") -> None:
+        """A rolling restart, as ``make reload``: every worker replaced, the socket kept open."""
+        try:
+            await asyncio.to_thread(self.launcher.reload, name)
+        except LaunchError as exc:
+            raise RuntimeError(f"{exc}\n{self.logs()}") from exc
+
     async def stop(self) -> None:
         await asyncio.to_thread(self.launcher.stop)
 

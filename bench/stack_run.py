@@ -312,9 +312,16 @@ class StackRun:
         }
 
     async def cold_start(self) -> None:
+        """The check processes restarted under load twice: stopped and started (``apps.py restart ingress``), and
+        rolled (``make reload``: each worker replaced once its replacement serves, the socket kept open)."""
+        full = await self._restarted("restart")
+        rolling = await self._restarted("reload")
+        self.figures["cold_start"] = {**full, "rolling": rolling}
+
+    async def _restarted(self, how: str) -> dict[str, Any]:
         plan = self.plan
         await self.settle()
-        self.say(f"cold start: {COLD_RATE}/s over {len(self.keys)} keys, the check processes restarted")
+        self.say(f"cold start: {COLD_RATE}/s over {len(self.keys)} keys, the check processes restarted ({how})")
         begin = time.time() + 3.0  # the load client's own start-up first
         spec = self._spec(
             self.stack.url, "/v1/check", COLD_RATE, plan.cold_s, retry_refused=True, timeline=True, start_at_epoch=begin
@@ -322,7 +329,7 @@ class StackRun:
         load = asyncio.create_task(constant_rate(spec, cpu=self.load_cpu))
         await asyncio.sleep(max(0.0, begin + plan.cold_restart_at_s - time.time()))
         restarted_at = time.time()
-        await self.stack.restart("ingress")
+        await (self.stack.restart("ingress") if how == "restart" else self.stack.reload("ingress"))
         ready_at = time.time()
         result = await load
         timeline = result.pop("timeline")
@@ -339,7 +346,8 @@ class StackRun:
                 recovered = round(after[index]["s"] - offset, 1)
                 break
         result["windows"] = windows
-        self.figures["cold_start"] = {
+        return {
+            "how": how,
             "rate_per_s": COLD_RATE,
             "keys": len(self.keys),
             "restart_at_s": round(offset, 2),

@@ -45,7 +45,8 @@ def evaluate(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     writer_vs_slo = round(r4["writer_rows_per_s"] / slo_check, 2) if slo_check else None
     e2e = f["end_to_end"]
     heavy = f["heavy_reads"]
-    recovered = cold["recovered_after_s"]
+    rolled = cold.get("rolling") or cold  # summaries before the rolling restart have the full restart only
+    recovered = rolled["recovered_after_s"]
     return {
         "slo_rate": {
             "value": slo["ratio"],
@@ -64,9 +65,11 @@ def evaluate(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
         },
         "cold_start": {
             "value": recovered,
-            "target": f"s from restarting the check processes until p99 <= 10 ms ({cold['good_windows_needed']} s "
-            f"in a row) at {cold['rate_per_s']}/s over {cold['keys']} keys <= 5, none unanswered",
-            "met": _met(recovered, recovered is not None and recovered <= 5 and cold["unanswered"] == 0),
+            "full_restart_s": cold["recovered_after_s"],
+            "target": f"s from a {rolled.get('how', 'restart')} of the check processes until p99 <= 10 ms "
+            f"({cold['good_windows_needed']} s in a row) at {cold['rate_per_s']}/s over {cold['keys']} keys <= 5, "
+            "none unanswered",
+            "met": _met(recovered, recovered is not None and recovered <= 5 and rolled["unanswered"] == 0),
         },
         "r4_writer": {
             "value": r4["ratio"],

@@ -88,6 +88,8 @@ def test_a_smoke_run_reports_every_figure(endpoints: Endpoints, project_root: Pa
     assert figures["cpu_per_decision"]["check_ms"] > 0 < figures["cpu_per_decision"]["bare_ms"]
     assert figures["cold_start"]["unanswered"] == 0
     assert figures["cold_start"]["load"]["answered"] > 0
+    assert figures["cold_start"]["rolling"]["unanswered"] == 0  # make reload: the socket stays open
+    assert figures["cold_start"]["rolling"]["load"]["answered"] > 0
     assert figures["heavy_reads"]["work"]["errors"] == []
     assert figures["heavy_reads"]["work"]["backtests"] > 0 < figures["heavy_reads"]["work"]["exports"]
     assert figures["policy_scaling"]["paths_agree"] is True
