@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.local.daemon import HOST
+from infra.local.daemon import HOST, port_open
 from infra.local.kafka_local import KAFKA_LOG4J
 
 STARTED = "Kafka Server started"
@@ -33,14 +33,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass
@@ -77,7 +69,7 @@ class ClusterNode:
             return ""
 
     def started(self) -> bool:
-        return self.alive() and STARTED in self.log(tail=10**9) and _port_open(self.port)
+        return self.alive() and STARTED in self.log(tail=10**9) and port_open(self.port)
 
     def config(self, voters: str, replicas: int) -> str:
         """This node's ``server.properties`` in a cluster of ``replicas`` nodes whose controller quorum is
