@@ -181,10 +181,8 @@ def markdown(summary: dict[str, Any]) -> str:
         "Decisions published during the run: "
         + ", ".join(f"{int(count)} {outcome}" for outcome, count in f["publish_outcomes"].items())
         + " (spooled: Kafka did not acknowledge within the publish deadline; relayed later).",
-        "",
-        END,
     ]
-    lines += _detection_lines(f)
+    lines += [*_detection_lines(f), "", END]  # inside the markers: a rewrite replaces it, never appends a copy
     return "\n".join(lines) + "\n"
 
 
