@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     if args.from_summary is not None:
         summary = json.loads(args.from_summary.read_text())
+        summary["targets"] = evaluate(summary)  # judged by the targets as they are now
         write_markdown(args.markdown, summary)
         say(f"plot {write_plot(args.plot, summary)}")
         return 0

@@ -69,7 +69,8 @@ def evaluate(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "target": f"s from a {rolled.get('how', 'restart')} of the check processes until p99 <= 10 ms "
             f"({cold['good_windows_needed']} s in a row) at {cold['rate_per_s']}/s over {cold['keys']} keys <= 5, "
             "none unanswered",
-            "met": _met(recovered, recovered is not None and recovered <= 5 and rolled["unanswered"] == 0),
+            # never back under the target within the run is a miss, not a figure left unmeasured
+            "met": recovered is not None and recovered <= 5 and rolled["unanswered"] == 0,
         },
         "r4_writer": {
             "value": r4["ratio"],
