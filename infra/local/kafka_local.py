@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 from infra.local.daemon import (
     HOST,
@@ -115,6 +116,12 @@ def healthy() -> bool:
     return pid_alive(KAFKA_PID) is not None and port_open(KAFKA_PORT)
 
 
+def format_storage_command(classpath: str, cluster_id: str, config: Path | str) -> list[str]:
+    """Kafka's own tool formatting a KRaft node's storage for ``cluster_id`` from its ``config`` file (the local
+    node, the three-broker cluster's nodes and the tests' disposable brokers all format this way)."""
+    return ["java", "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)]
+
+
 def start() -> None:
     classpath = kafka_classpath()
     if healthy():
@@ -126,20 +133,7 @@ def start() -> None:
     if not (KAFKA_DATA / "meta.properties").exists():
         cluster_id = run(["java", "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"]).stdout.strip()
         cluster_id = cluster_id.splitlines()[-1] if cluster_id else str(uuid.uuid4())
-        proc = run(
-            [
-                "java",
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(KAFKA_CONF),
-            ],
-            check=False,
-        )
+        proc = run(format_storage_command(classpath, cluster_id, KAFKA_CONF), check=False)
         if proc.returncode != 0:
             raise StackError(f"Kafka: formatting storage failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
     KAFKA_LOG.write_text("")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.local.daemon import HOST, port_open
-from infra.local.kafka_local import KAFKA_LOG4J
+from infra.local.kafka_local import KAFKA_LOG4J, format_storage_command
 
 STARTED = "Kafka Server started"
 
@@ -109,17 +109,7 @@ class ClusterNode:
         if (self.data / "meta.properties").exists():
             return
         proc = subprocess.run(
-            [
-                "java",
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.conf),
-            ],
+            format_storage_command(classpath, cluster_id, self.conf),
             check=False,
             text=True,
             capture_output=True,

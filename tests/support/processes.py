@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from infra.local.kafka_local import format_storage_command
 from infra.local.launcher import free_port
 
 
@@ -148,19 +149,7 @@ class KafkaProcess:
 
         if not (pathlib.Path(self.folder) / "data" / "meta.properties").exists():
             subprocess.run(
-                [
-                    "java",
-                    "-cp",
-                    classpath,
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "-t",
-                    "TestClusterId0000000A",
-                    "-c",
-                    conf,
-                ],
-                check=True,
-                capture_output=True,
+                format_storage_command(classpath, "TestClusterId0000000A", conf), check=True, capture_output=True
             )
         log = open(f"{self.folder}/kafka.log", "ab")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
