@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,19 @@ async def run_pinned_json(module: str, spec: dict[str, Any], cpu: int | None, wh
         raise RuntimeError(f"{what} failed: {err.decode(errors='replace')[-2000:]}")
     result: dict[str, Any] = json.loads(out)
     return result
+
+
+def answer_pinned_json(run: Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]) -> None:
+    """The child's side of ``run_pinned_json``: the spec from stdin, ``run`` on uvloop where installed (as the
+    servers run), the answer as one JSON line on stdout."""
+    spec: dict[str, Any] = json.loads(sys.stdin.read())
+    try:
+        import uvloop
+    except ImportError:
+        result = asyncio.run(run(spec))
+    else:
+        result = uvloop.run(run(spec))
+    sys.stdout.write(json.dumps(result) + "\n")
 
 
 async def create_customer_with_policy(

@@ -11,16 +11,14 @@ Run as ``python -m bench.loadgen`` with a JSON spec on stdin; prints one JSON re
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from bench.environment import run_pinned_json
+from bench.environment import answer_pinned_json, run_pinned_json
 from bench.timing import percentile
 
 _WARM_CONNECTIONS = 16
@@ -269,17 +267,12 @@ async def constant_rate(spec: LoadSpec, *, cpu: int | None) -> dict[str, Any]:
     return await run_pinned_json("bench.loadgen", spec.__dict__, cpu, "load client")
 
 
-def main() -> None:
-    raw = json.loads(sys.stdin.read())
-    raw["other_bodies"] = tuple(raw.get("other_bodies", ()))
-    spec = LoadSpec(**raw)
-    try:
-        import uvloop
+def _spec(raw: dict[str, Any]) -> LoadSpec:
+    return LoadSpec(**{**raw, "other_bodies": tuple(raw.get("other_bodies", ()))})
 
-        result = uvloop.run(_main(spec))
-    except ImportError:
-        result = asyncio.run(_main(spec))
-    sys.stdout.write(json.dumps(result) + "\n")
+
+def main() -> None:
+    answer_pinned_json(lambda raw: _main(_spec(raw)))
 
 
 if __name__ == "__main__":

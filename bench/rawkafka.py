@@ -6,16 +6,14 @@ acknowledgement. Run as ``python -m bench.rawkafka`` with a JSON spec on stdin; 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.environment import run_pinned_json
+from bench.environment import answer_pinned_json, run_pinned_json
 from bench.timing import percentile
 from infra.kafka_topics import ensure_topics
 
@@ -87,14 +85,7 @@ async def raw_produce(spec: ProduceSpec, *, cpu: int | None) -> dict[str, Any]:
 
 
 def main() -> None:
-    spec = ProduceSpec(**json.loads(sys.stdin.read()))
-    try:
-        import uvloop
-
-        result = uvloop.run(_run(spec))
-    except ImportError:
-        result = asyncio.run(_run(spec))
-    sys.stdout.write(json.dumps(result) + "\n")
+    answer_pinned_json(lambda raw: _run(ProduceSpec(**raw)))
 
 
 if __name__ == "__main__":

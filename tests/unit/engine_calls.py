@@ -1,12 +1,15 @@
 """Calling the engine in the decision tests: a policy snapshot, a check of some operations under the guide's
-policy (or others), and what a decision says (its factors, the rules it broke)."""
+policy (or others), what a decision says (its factors, the rules it broke), and the event that records it."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from ingress.engine import Decision, PolicySnapshot, decide
 from schemas.check import CheckRequest
+from schemas.decision_event import DecisionEvent
 from schemas.policy_rules import PolicyRules
 
 GUIDE_RULES = {
@@ -53,3 +56,25 @@ def factor_names(decision: Decision) -> list[str]:
 
 def rules_broken(decision: Decision) -> list[str]:
     return [violation.rule for violation in decision.violations]
+
+
+def event_of(decision: Decision, latency_ms: float = 1.0) -> DecisionEvent:
+    """The decision event of ``decision`` as ingress fills it, without a receipt (the engine's part of it)."""
+    return DecisionEvent(
+        event_id=uuid.uuid4(),
+        request_id="req",
+        customer_id=uuid.uuid4(),
+        key_id="key",
+        decided_at=datetime.now(UTC),
+        allowed=decision.allowed,
+        risk_score=decision.risk_score,
+        threshold=decision.threshold,
+        reason=decision.reason,
+        factors=list(decision.factors),
+        violations=list(decision.violations),
+        policies=list(decision.policies),
+        operations=list(decision.operations),
+        personal_data=list(decision.personal_data),
+        shadow=list(decision.shadow),
+        latency_ms=latency_ms,
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -18,6 +16,7 @@ from ingress.engine import (
 )
 from schemas.check import CheckRequest
 from schemas.decision_event import DecisionEvent, OperationSummary, PersonalDataFinding
+from tests.unit.engine_calls import event_of
 from tests.unit.strategies import policy_lists, requests
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -25,25 +24,7 @@ PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_ch
 
 def record(decision: Decision) -> DecisionEvent:
     """The event ingress publishes, through JSON as a consumer or a backtest reads it."""
-    event = DecisionEvent(
-        event_id=uuid.uuid4(),
-        request_id="req",
-        customer_id=uuid.uuid4(),
-        key_id="key",
-        decided_at=datetime.now(UTC),
-        allowed=decision.allowed,
-        risk_score=decision.risk_score,
-        threshold=decision.threshold,
-        reason=decision.reason,
-        factors=list(decision.factors),
-        violations=list(decision.violations),
-        policies=list(decision.policies),
-        operations=list(decision.operations),
-        personal_data=list(decision.personal_data),
-        shadow=list(decision.shadow),
-        latency_ms=1.0,
-    )
-    return DecisionEvent.model_validate_json(event.model_dump_json())
+    return DecisionEvent.model_validate_json(event_of(decision).model_dump_json())
 
 
 @PROPERTY_SETTINGS

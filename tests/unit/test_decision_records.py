@@ -4,13 +4,11 @@ repeats; operation summaries and the recorded event carry no personal data value
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime
 
 from ingress.engine import decide, decide_from_features, summarize_operations
 from schemas.check import CheckRequest
 from schemas.decision_event import DecisionEvent
-from tests.unit.engine_calls import GUIDE_POLICY, check, llm, policy
+from tests.unit.engine_calls import GUIDE_POLICY, check, event_of, llm, policy
 
 
 def test_decide_is_decide_from_features_of_the_request() -> None:
@@ -69,24 +67,7 @@ def test_the_recorded_event_never_carries_a_personal_data_value() -> None:
         }
     )
     decision = decide(request, (GUIDE_POLICY, policy({}, mode="shadow", policy_id="s")))
-    event = DecisionEvent(
-        event_id=uuid.uuid4(),
-        request_id="req_1",
-        customer_id=uuid.uuid4(),
-        key_id="key_1",
-        decided_at=datetime.now(UTC),
-        allowed=decision.allowed,
-        risk_score=decision.risk_score,
-        threshold=decision.threshold,
-        reason=decision.reason,
-        factors=list(decision.factors),
-        violations=list(decision.violations),
-        policies=list(decision.policies),
-        operations=list(decision.operations),
-        personal_data=list(decision.personal_data),
-        shadow=list(decision.shadow),
-        latency_ms=0.1,
-    )
+    event = event_of(decision, latency_ms=0.1)
     text = event.model_dump_json()
     for secret in secrets:
         assert secret not in text

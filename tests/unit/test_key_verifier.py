@@ -4,29 +4,15 @@ accepts nothing."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 
 import pytest
 
-from ingress.auth.keys import generate_key, hash_key, key_tag, key_verifier, parse_key
+from ingress.auth.keys import generate_key, hash_key, key_tag, key_verifier
 from ingress.auth.lane import BcryptLane
 from ingress.auth.records import AuthFailure, KeyRecord
 from ingress.auth.verifier import KeyVerifier
-
-
-def _record(key: str) -> KeyRecord:
-    return KeyRecord(
-        id=uuid.uuid4(),
-        key_id=parse_key(key).key_id,
-        key_hash=hash_key(key, rounds=4),
-        name="k",
-        active=True,
-        revoked_at=None,
-        expires_at=None,
-        customer_id=uuid.uuid4(),
-        tier="pro",
-    )
+from tests.support.key_records import key_record
 
 
 class Store:
@@ -56,7 +42,7 @@ def _wrong_secret(key: str) -> str:
 
 async def test_a_key_bcrypt_accepted_once_is_accepted_by_a_fresh_process_without_bcrypt() -> None:
     key = generate_key("live").key
-    store = Store(_record(key))
+    store = Store(key_record(key))
     first_lane = BcryptLane()
     first = KeyVerifier(store.load, write_tag=store.write, lane=first_lane)  # type: ignore[arg-type]
     await first.verify(f"Bearer {key}", "live")
@@ -87,7 +73,7 @@ async def test_a_key_bcrypt_accepted_once_is_accepted_by_a_fresh_process_without
 async def test_a_wrong_secret_that_passes_the_tag_is_refused_by_the_verifier_without_bcrypt() -> None:
     key = generate_key("live").key
     wrong = _wrong_secret(key)
-    record = _record(key)
+    record = key_record(key)
     # A row whose tag happens to match the wrong secret (1 in 2^32): the verifier still refuses it.
     store = Store(replace(record, key_tag=key_tag(wrong), key_verifier=key_verifier(key, record.key_hash)))
     lane = BcryptLane()
@@ -100,7 +86,7 @@ async def test_a_wrong_secret_that_passes_the_tag_is_refused_by_the_verifier_wit
 
 async def test_a_verifier_left_behind_by_a_changed_hash_accepts_neither_key() -> None:
     old = generate_key("live").key
-    record = _record(old)
+    record = key_record(old)
     stale = key_verifier(old, record.key_hash)
     new_hash = hash_key(old, rounds=4)  # the row's hash replaced (same key id), its verifier not cleared
     store = Store(replace(record, key_hash=new_hash, key_tag=key_tag(old), key_verifier=stale))

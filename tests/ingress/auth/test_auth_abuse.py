@@ -32,7 +32,6 @@ from ingress.auth.keys import (
     SECRET_LEN,
     _checksum,
     generate_key,
-    hash_key,
     key_tag,
     key_verifier,
     parse_key,
@@ -43,6 +42,7 @@ from ingress.auth.store import postgres_record_loader
 from ingress.auth.verifier import KeyVerifier
 from schemas.admin import KeyCreate, KeyRotate
 from tests.conftest import SeededCustomer
+from tests.support.key_records import key_record
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,20 +76,6 @@ class Clock:
         return self.now
 
 
-def _record(key: str) -> KeyRecord:
-    return KeyRecord(
-        id=uuid.uuid4(),
-        key_id=parse_key(key).key_id,
-        key_hash=hash_key(key, rounds=4),
-        name="k",
-        active=True,
-        revoked_at=None,
-        expires_at=None,
-        customer_id=uuid.uuid4(),
-        tier="free",
-    )
-
-
 class Store:
     """Key records by key id, counting reads (the verifier's one dependency, in memory)."""
 
@@ -110,7 +96,7 @@ async def _refused(verifier: KeyVerifier, key: str) -> AuthFailure:
 
 async def test_genuine_key_accepted_on_every_kind_of_cache_miss_after_a_flood_of_wrong_secrets() -> None:
     key = generate_key("live").key
-    store = Store(_record(key))
+    store = Store(key_record(key, tier="free"))
     clock = Clock()
     lane = BcryptLane(suspect_rate_per_s=200, suspect_burst=5)
     verifier = KeyVerifier(store, lane=lane, ttl_s=300, max_failures=3, monotonic=clock)  # type: ignore[arg-type]
@@ -142,7 +128,7 @@ async def test_genuine_key_accepted_on_every_kind_of_cache_miss_after_a_flood_of
 
 async def test_genuine_key_gets_through_a_concurrent_flood_on_a_cold_process() -> None:
     key = generate_key("live").key
-    store = Store(_record(key))
+    store = Store(key_record(key, tier="free"))
     lane = BcryptLane(workers=2, per_key_waiting=2, suspect_rate_per_s=50, suspect_burst=2)
     verifier = KeyVerifier(store, lane=lane, max_failures=2)  # type: ignore[arg-type]
     forged = _wrong_secrets(key)
@@ -179,7 +165,7 @@ async def test_genuine_key_gets_through_a_concurrent_flood_on_a_cold_process() -
 
 async def test_suspect_bcrypts_follow_the_rate_and_leave_a_thread_for_other_keys() -> None:
     attacked, other = generate_key("live").key, generate_key("live").key
-    store = Store(_record(attacked), _record(other))
+    store = Store(key_record(attacked, tier="free"), key_record(other, tier="free"))
     rate, burst = 20.0, 2.0
     lane = BcryptLane(workers=2, suspect_rate_per_s=rate, suspect_burst=burst)
     verifier = KeyVerifier(store, lane=lane, max_failures=1)  # type: ignore[arg-type]
@@ -267,7 +253,7 @@ async def test_a_tagged_key_is_accepted_at_once_through_a_flood_on_a_cold_proces
     """Once a key has been accepted anywhere, its tag is stored: wrong secrets fail the tag and never reach bcrypt,
     so a process that never saw the key accepts it on the first try, in the middle of the flood."""
     key = generate_key("live").key
-    store = Store(replace(_record(key), key_tag=key_tag(key)))
+    store = Store(replace(key_record(key, tier="free"), key_tag=key_tag(key)))
     lane = BcryptLane(workers=2, per_key_waiting=2, suspect_rate_per_s=1, suspect_burst=1)
     verifier = KeyVerifier(store, lane=lane, max_failures=2)  # type: ignore[arg-type]
     forged = _wrong_secrets(key)
