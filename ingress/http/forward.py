@@ -12,6 +12,9 @@ A read side that cannot be reached is a 503 with ``Retry-After``; checks are una
 
 from __future__ import annotations
 
+import string
+from urllib.parse import quote_from_bytes
+
 import httpx
 from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
@@ -35,6 +38,19 @@ _HOP_BY_HOP = frozenset(
     }
 )
 _NOT_BACK = frozenset({b"x-request-id", b"server", b"date"}) | _HOP_BY_HOP
+# A request target goes on as it came, percent-escapes kept; any other byte but printable ASCII is escaped.
+_TARGET_SAFE = "".join(c for c in string.printable if c not in string.whitespace)
+
+
+def request_target(raw_path: bytes, query_string: bytes) -> str:
+    """The target to send upstream, from the bytes the caller sent.
+
+    The decoded path would not do: ``/admin/policies/%15/backtest`` decodes to a control character, which no URL
+    may hold, and a path segment holding an escaped ``/`` would decode to two segments.
+    """
+    target = quote_from_bytes(raw_path, safe=_TARGET_SAFE)
+    return target + "?" + quote_from_bytes(query_string, safe=_TARGET_SAFE) if query_string else target
+
 
 # The paths the read side serves, with their methods. Everything else is ingress's own.
 READ_SIDE_PATHS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -61,7 +77,9 @@ class ReadSideForwarder:
         headers.append((b"x-request-id", str(request.state.request_id).encode()))
         if request.client is not None:
             headers.append((b"x-forwarded-for", request.client.host.encode()))
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = request_target(
+            request.scope.get("raw_path") or request.url.path.encode(), request.scope["query_string"]
+        )
         outgoing = self.client.build_request(
             request.method,
             target,
