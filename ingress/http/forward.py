@@ -83,7 +83,7 @@ class ReadSideForwarder:
         outgoing = self.client.build_request(
             request.method,
             target,
-            headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers],
+            headers=headers,  # as bytes: a header's bytes beyond ASCII (HTTP allows them) go on as they came
             content=request.stream(),
         )
         try:

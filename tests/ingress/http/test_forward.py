@@ -24,7 +24,10 @@ def test_a_target_keeps_its_escapes_and_escapes_what_no_url_may_hold() -> None:
 
 
 async def _read_side(request: Request) -> JSONResponse:
-    return JSONResponse({"raw_path": request.scope["raw_path"].decode(), "query": request.url.query})
+    note = dict(request.scope["headers"]).get(b"x-note", b"")
+    return JSONResponse(
+        {"raw_path": request.scope["raw_path"].decode(), "query": request.url.query, "note": note.hex()}
+    )
 
 
 @pytest.fixture
@@ -59,3 +62,9 @@ async def test_the_query_goes_on_as_sent(front: httpx.AsyncClient) -> None:
     answer = await front.get("/logs?format=%15x&q=%00&to=2026-01-01T00%3A00%3A00Z")
     assert answer.status_code == 200
     assert answer.json()["query"] == "format=%15x&q=%00&to=2026-01-01T00%3A00%3A00Z"
+
+
+async def test_a_header_beyond_ascii_goes_on_as_its_bytes(front: httpx.AsyncClient) -> None:
+    answer = await front.get("/logs", headers={b"X-Note": b"caf\xe9"})
+    assert answer.status_code == 200
+    assert answer.json()["note"] == b"caf\xe9".hex()
