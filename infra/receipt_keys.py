@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,16 +160,19 @@ class PublishedReceiptKeys:
     async def get(self, key_id: str) -> bytes | None:
         """The public key published under ``key_id``, or None when none is; raise ``ReceiptKeysUnavailable`` when
         the keys must be read and cannot be."""
-        found = self._keys.get(key_id)
-        if found is not None:
-            return found
-        if self._read_at is not None:
-            # Read lately: wait out the interval instead of answering "unknown" from a read that may predate the
-            # key (ingress publishes a key before it signs with it, so a read after the receipt is conclusive).
-            await asyncio.sleep(max(0.0, self._read_at + self._refresh - self._mono()))
-            found = self._keys.get(key_id)  # another caller may have read them meanwhile
-            if found is not None:
-                return found
-        keys = await self._read()
-        self._keys, self._read_at = keys, self._mono()
-        return self._keys.get(key_id)
+        return (await self.get_many([key_id]))[key_id]
+
+    async def get_many(self, key_ids: Iterable[str]) -> dict[str, bytes | None]:
+        """Each key id's public key (None when none is published), with at most one read for all the ids not known
+        yet: a batch naming many made-up key ids waits out one interval, not one per id."""
+        wanted = set(key_ids)
+        if not wanted <= self._keys.keys():
+            if self._read_at is not None:
+                # Read lately: wait out the interval instead of answering "unknown" from a read that may predate
+                # the key (ingress publishes a key before it signs with it, so a read after the receipt is
+                # conclusive).
+                await asyncio.sleep(max(0.0, self._read_at + self._refresh - self._mono()))
+            if not wanted <= self._keys.keys():  # another caller may have read them meanwhile
+                keys = await self._read()
+                self._keys, self._read_at = keys, self._mono()
+        return {key_id: self._keys.get(key_id) for key_id in wanted}

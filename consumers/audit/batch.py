@@ -15,7 +15,6 @@ from consumers.audit.transform import Accepted, Rejected, decision_row
 # also answers analysts. Yielding every so many records bounds what a batch of hundreds holds them up by (~2 ms,
 # not ~40).
 YIELD_EVERY = 32
-VERIFY_YIELD_EVERY = 4
 
 
 async def rows_of(accepted: list[Accepted]) -> list[tuple[Any, ...]]:

@@ -210,24 +210,26 @@ class AuditWriter:
         consumer = self.consumer
         assigned = consumer.assignment() if consumer is not None else set()
         loop = asyncio.get_running_loop()
+        # Classified one by one, then the accepted ones' receipts checked together, then batched in
+        # the records' order.
+        taken: list[tuple[ConsumerRecord[Any, Any], TopicPartition, Accepted | Rejected]] = []
         for count, record in enumerate(records, 1):
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-            if self.state is not WriterState.RUNNING:
-                return
             tp = TopicPartition(record.topic, record.partition)
             # Records fetched before a rebalance reach us after it: the partition is gone or rewound.
             if tp not in assigned or record.offset < self._next_offset.get(tp, -1):
                 continue
+            origin = Origin(record.topic, record.partition, record.offset, record.timestamp, record.key)
+            taken.append((record, tp, classify(origin, record.value, tuple(record.headers or ()))))
+        claims = [(item, record) for record, _, item in taken if isinstance(item, Accepted)]
+        checked = iter(await self._receipts.check(claims))
+        for record, tp, classified in taken:
+            if self.state is not WriterState.RUNNING:
+                return
             if len(self._batch) >= self.settings.audit_batch_size:
                 await self._flush()
-            item = classify(
-                Origin(record.topic, record.partition, record.offset, record.timestamp, record.key),
-                record.value,
-                tuple(record.headers or ()),
-            )
-            if isinstance(item, Accepted):
-                item = await self._receipts.check(item, record)
+            item = next(checked) if isinstance(classified, Accepted) else classified
             self.stats.messages_consumed += 1
             self._dlq_limit.record(isinstance(item, Rejected))
             if self._dlq_limit.exceeded:

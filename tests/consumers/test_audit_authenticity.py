@@ -5,16 +5,19 @@ record shape and the commit-after-write guarantee of every other invalid record.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import ConsumerRecord
 from clickhouse_connect.driver.client import Client
 
 from consumers.audit.authenticity import receipt_body_for, receipt_problem
-from consumers.audit.transform import DeadLetterRecord
+from consumers.audit.receipt_check import ReceiptCheck
+from consumers.audit.transform import Accepted, DeadLetterRecord, Origin
 from consumers.audit.writer import AuditWriter
 from infra.receipt_keys import PublishedReceiptKeys, ReceiptKeyring, ReceiptKeysUnavailable
 from ingress.check.receipts import ReceiptSigner
@@ -84,6 +87,31 @@ def test_a_v1_receipt_of_an_event_published_before_v2_still_passes() -> None:
     )
     signed = event.model_copy(update={"receipt": ReceiptSigner(ReceiptKeyring(RECEIPT_KEYS_DIR)).sign(body)})
     assert receipt_problem(signed, _published_key(signed)) is None
+
+
+async def test_a_batch_naming_many_made_up_key_ids_costs_one_read_of_the_keys(tmp_path: Path) -> None:
+    keys = PublishedReceiptKeys(RECEIPT_KEYS_DIR, refresh_s=0.2)
+    genuine = make_event(uuid.uuid4())
+    assert await keys.get(genuine.receipt.key_id if genuine.receipt else "") is not None
+    assert keys.reads == 1
+    forged = _forged(tmp_path, make_event(uuid.uuid4()))
+    assert forged.receipt is not None
+    made_up = [
+        forged.model_copy(update={"receipt": forged.receipt.model_copy(update={"key_id": f"rk_{n:016x}"})})
+        for n in range(40)
+    ]
+    items = [
+        (
+            Accepted(Origin("decisions", 0, offset), event),
+            ConsumerRecord("decisions", 0, offset, 0, 0, None, b"{}", None, 0, 2, []),
+        )
+        for offset, event in enumerate([genuine, *made_up])
+    ]
+    check = ReceiptCheck(keys, asyncio.Event(), lambda _attempt: asyncio.sleep(0))
+    checked = await check.check(items)
+    assert checked[0] is items[0][0]  # the genuine one, in its place
+    assert [getattr(item, "reason", None) for item in checked[1:]] == ["unverified_receipt"] * 40
+    assert keys.reads == 2  # one more read for all 40 unknown ids together, not one wait and read per id
 
 
 @pytest.fixture
