@@ -17,8 +17,8 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,22 +70,14 @@ def isolated_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-@contextmanager
 def ingress(
-    settings: IngressSettings,
-    state: Path,
-    *,
-    module: str = "ingress",
-    audit_module: str = "ingress.audit",
-    relay: bool = True,
-    **overrides: str,
-) -> Iterator[LiveServer]:
+    settings: IngressSettings, state: Path, *, relay: bool = True, **options: str
+) -> AbstractContextManager[LiveServer]:
     """The processes ``make up`` runs for the decision path, on free ports: the check path (``python -m
     <module>``), its audit read side (the embedded ClickHouse and the audit writer, under ``state``) and, with
     ``relay``, ``python -m workers`` relaying the spool under ``state``. Started on the same ``state`` again, they
     take over that spool and that ClickHouse."""
-    with run_server(settings, state, module=module, audit_module=audit_module, relay=relay, **overrides) as server:
-        yield server
+    return run_server(settings, state, relay=relay, **options)
 
 
 async def wait_ready(url: str, component: str = "kafka", timeout: float = 30.0) -> None:

@@ -3,10 +3,15 @@ policy (or others), what a decision says (its factors, the rules it broke), and 
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from infra.receipt_keys import ReceiptKeyring
+from ingress.check.receipts import ReceiptSigner
+from ingress.check.route import build_event
 from ingress.engine import Decision, PolicySnapshot, decide
 from schemas.check import CheckRequest
 from schemas.decision_event import DecisionEvent
@@ -58,23 +63,17 @@ def rules_broken(decision: Decision) -> list[str]:
     return [violation.rule for violation in decision.violations]
 
 
-def event_of(decision: Decision, latency_ms: float = 1.0) -> DecisionEvent:
-    """The decision event of ``decision`` as ingress fills it, without a receipt (the engine's part of it)."""
-    return DecisionEvent(
-        event_id=uuid.uuid4(),
-        request_id="req",
-        customer_id=uuid.uuid4(),
-        key_id="key",
-        decided_at=datetime.now(UTC),
-        allowed=decision.allowed,
-        risk_score=decision.risk_score,
-        threshold=decision.threshold,
-        reason=decision.reason,
-        factors=list(decision.factors),
-        violations=list(decision.violations),
-        policies=list(decision.policies),
-        operations=list(decision.operations),
-        personal_data=list(decision.personal_data),
-        shadow=list(decision.shadow),
-        latency_ms=latency_ms,
-    )
+def event_of(decision: Decision, latency_ms: float = 1.0, payload: Any = None) -> DecisionEvent:
+    """The decision event ingress publishes for ``decision`` (``build_event``, the check route's own), its receipt
+    signed by a key made for the call; ``payload`` is the request the digest is taken of."""
+    with tempfile.TemporaryDirectory() as keys:
+        return build_event(
+            request_id="req",
+            customer_id=uuid.uuid4(),
+            key_id="key",
+            decision=decision,
+            decided_at=datetime.now(UTC),
+            latency_ms=latency_ms,
+            payload=payload if payload is not None else {},
+            signer=ReceiptSigner(ReceiptKeyring(Path(keys))),
+        )

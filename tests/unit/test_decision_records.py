@@ -67,7 +67,7 @@ def test_the_recorded_event_never_carries_a_personal_data_value() -> None:
         }
     )
     decision = decide(request, (GUIDE_POLICY, policy({}, mode="shadow", policy_id="s")))
-    event = event_of(decision, latency_ms=0.1)
+    event = event_of(decision, latency_ms=0.1, payload=request.model_dump(mode="json"))
     text = event.model_dump_json()
     for secret in secrets:
         assert secret not in text
